@@ -119,6 +119,24 @@ def test_interrupted_run_resumes_from_its_checkpoint(finished) -> None:
     assert json.loads((run / "results.json").read_text())["steps"] == 4
 
 
+def test_parallel_runs_give_the_same_results_as_sequential_ones(finished, tmp_path: Path) -> None:
+    out, cache, _proc = finished
+    par = tmp_path / "parallel"
+    proc = _compare(par, cache, "--jobs", "2", "--no-sweep", "--no-plots")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "training 2 runs, 2 at a time, 1 torch thread(s) each" in proc.stderr
+    # every line a worker printed is tagged with its run's name
+    assert "listops-window-seed0: step 2: val accuracy" in proc.stderr
+    assert "listops-full-seed0: step 2: val accuracy" in proc.stderr
+
+    def runs(root: Path) -> dict:
+        doc = json.loads((root / "results.json").read_text())
+        return {r["label"]: (r["curve"], r["test_accuracy"], r["best_dev_accuracy"])
+                for r in doc["tasks"]["listops"]["runs"]}
+
+    assert runs(par) == runs(out)  # same seeds, one thread each: the same training
+
+
 def test_a_changed_setting_is_not_mixed_into_an_old_comparison(finished) -> None:
     out, cache, _proc = finished
     proc = _compare(out, cache, "--set", "optim.lr=0.01")
@@ -134,6 +152,7 @@ def test_a_changed_setting_is_not_mixed_into_an_old_comparison(finished) -> None
     (["--task", "listops", "--patterns", "full,window=3"], "window=3"),
     (["--task", "listops", "--set", "train.stpes=3"], "train.steps"),
     (["--task", "listops", "--seeds", "0"], "--seeds"),
+    (["--task", "listops", "--jobs", "0"], "--jobs"),
     (["--task", "listops", "--import", "/nonexistent/patterns_file.py"], "patterns_file.py"),
 ])
 def test_bad_input_is_one_line_and_exit_status_2(argv: list[str], needle: str, capsys,

@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ class CompareOptions:
     backend: str = "auto"
     imports: list[str] = field(default_factory=list)
     threads: int = 0
+    jobs: int = 1
     sweep: bool = True
     plots: bool = True
     command: str = ""
@@ -174,45 +176,129 @@ def _add_wall(run_dir: Path, seconds: float) -> float:
     return total
 
 
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_threads(threads: int, jobs: int) -> int:
+    """Torch threads of each run: ``threads`` if given (> 0); with several runs at once, the
+    machine's cores shared out between them (at least 1 each); else 0 (torch's default)."""
+    if threads > 0:
+        return threads
+    if jobs > 1:
+        return max(1, _cpu_count() // jobs)
+    return 0
+
+
+@dataclass
+class _Job:
+    head: str
+    label: str
+    run_dir: Path
+    spec: RunSpec
+    steps: int
+
+
+class _Running:
+    """One worker process. With several at once, its stderr is read by a thread and each line is
+    shown prefixed with the run's name (the progress display switches to plain lines)."""
+
+    def __init__(self, job: _Job, parallel: bool, stream: TextIO) -> None:
+        self.job = job
+        self.t0 = time.monotonic()
+        env = _child_env()
+        if parallel:
+            env["SPARSEGRAPH_PROGRESS"] = "lines"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "experiments.compare.worker", str(job.run_dir)], env=env,
+            stderr=subprocess.PIPE if parallel else None, text=parallel or None)
+        self.reader: threading.Thread | None = None
+        if parallel:
+            name = job.spec.name
+            self.reader = threading.Thread(target=self._relay, args=(name, stream), daemon=True)
+            self.reader.start()
+
+    def _relay(self, name: str, stream: TextIO) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            line = line.rstrip("\n")
+            # progress lines already start with the run's name
+            stream.write((line if line.startswith(name) else f"{name}: {line}") + "\n")
+            stream.flush()
+
+    def finish(self) -> tuple[int, float]:
+        code = self.proc.wait()
+        if self.reader is not None:
+            self.reader.join()
+        seconds = time.monotonic() - self.t0
+        _add_wall(self.job.run_dir, seconds)
+        return code, seconds
+
+
 def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: _Log) -> int:
-    jobs: list[tuple[_Prepared, PatternChoice, int]] = [
+    """Train every unfinished (task, pattern, seed), ``opts.jobs`` processes at a time."""
+    combos: list[tuple[_Prepared, PatternChoice, int]] = [
         (p, c, s) for p in prepared for s in opts.seeds for c in p.choices]
-    failures = 0
-    trained_seconds: list[float] = []
-    for i, (p, c, seed) in enumerate(jobs, 1):
+    threads = run_threads(opts.threads, opts.jobs)
+    pending: list[_Job] = []
+    for i, (p, c, seed) in enumerate(combos, 1):
         spec = RunSpec(task=p.config, label=c.label, spec=c.spec, seed=seed, backend=opts.backend,
                        global_tokens=p.graphs[c.label]["global_tokens"], data_dir=opts.data_dir,
-                       cache_dir=opts.cache_dir, imports=tuple(opts.imports), threads=opts.threads)
+                       cache_dir=opts.cache_dir, imports=tuple(opts.imports), threads=threads)
         run_dir = _run_dir(out, p.name, c.label, seed)
-        head = f"[{i}/{len(jobs)}] {p.name} {c.label} seed {seed}"
+        head = f"[{i}/{len(combos)}] {p.name} {c.label} seed {seed}"
         if (run_dir / RUN_FILE).exists():
             _check_same(run_dir, spec)
             if (run_dir / "results.json").exists():
                 log(f"{head}: finished earlier, not retrained ({run_dir})")
                 continue
             log(f"{head}: resuming from its newest checkpoint")
-        write_spec(spec, run_dir)
-        remaining = len(jobs) - i + 1
-        eta = (f", about {_fmt_time(remaining * sum(trained_seconds) / len(trained_seconds))} left"
-               if trained_seconds else "")
-        log(f"{head}: training {c.spec!r} ({p.config.train.steps} steps{eta})")
-        t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "experiments.compare.worker", str(run_dir)],
-                                env=_child_env())
-        try:
-            code = proc.wait()
-        except KeyboardInterrupt:
-            proc.wait()
-            _add_wall(run_dir, time.monotonic() - t0)
-            raise
-        seconds = time.monotonic() - t0
-        _add_wall(run_dir, seconds)
-        trained_seconds.append(seconds)
-        if code != 0:
-            failures += 1
-            log(f"{head}: FAILED (exit status {code}); see {run_dir}")
-        else:
-            log(f"{head}: done in {_fmt_time(seconds)}")
+        pending.append(_Job(head, c.label, run_dir, spec, p.config.train.steps))
+    if opts.jobs > 1 and len(pending) > 1:
+        log(f"training {len(pending)} runs, {opts.jobs} at a time, {threads} torch thread(s) each")
+    parallel = opts.jobs > 1 and len(pending) > 1
+    stream = log.stream
+    failures = 0
+    done_seconds: list[float] = []
+    running: list[_Running] = []
+    total = len(pending)
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, opts.jobs):
+                job = pending.pop(0)
+                write_spec(job.spec, job.run_dir)
+                left = len(pending) + len(running) + 1
+                eta = ""
+                if done_seconds:
+                    mean = sum(done_seconds) / len(done_seconds)
+                    eta = f", about {_fmt_time(mean * left / max(1, opts.jobs))} left"
+                log(f"{job.head}: training {job.spec.spec!r} ({job.steps} steps{eta})")
+                running.append(_Running(job, parallel, stream))
+            finished = None
+            while finished is None:
+                for r in running:
+                    if r.proc.poll() is not None:
+                        finished = r
+                        break
+                else:
+                    time.sleep(0.2)
+            running.remove(finished)
+            code, seconds = finished.finish()
+            done_seconds.append(seconds)
+            if code != 0:
+                failures += 1
+                log(f"{finished.job.head}: FAILED (exit status {code}); see {finished.job.run_dir}")
+            else:
+                log(f"{finished.job.head}: done in {_fmt_time(seconds)} "
+                    f"({total - len(pending) - len(running)}/{total} runs finished)")
+    except KeyboardInterrupt:
+        for r in running:
+            r.proc.wait()  # the workers got the same SIGINT and save nothing half-written
+            r.finish()
+        raise
     return failures
 
 

@@ -15,7 +15,9 @@ down.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,7 +55,11 @@ def train(run_dir: Path) -> dict:
              else SequenceClassifier(model_cfg, data.num_classes))
     run = RunConfig(name=spec.name, seed=spec.seed, out_dir=str(run_dir.parent), device="cpu"
                     if not torch.cuda.is_available() else "auto")
-    trainer = Trainer(model, ClassificationTask(pair=data.is_pair), data, train=spec.task.train,
+    train_cfg = spec.task.train
+    mode = os.environ.get("SPARSEGRAPH_PROGRESS", "")
+    if mode:  # set by the runner when several runs share the terminal: plain lines, no bar
+        train_cfg = dataclasses.replace(train_cfg, progress=mode)
+    trainer = Trainer(model, ClassificationTask(pair=data.is_pair), data, train=train_cfg,
                       optim=spec.task.optim, run=run, config=spec, run_dir=run_dir)
     return trainer.fit(resume=True)
 
