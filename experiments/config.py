@@ -595,7 +595,7 @@ def to_toml(obj: Any) -> str:
 
 def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``to_toml(obj)`` to ``path`` atomically (temporary file in the same directory, rename)."""
-    from experiments.train.checkpoint import atomic_write_bytes
+    from experiments.atomic_io import atomic_write_bytes
 
     atomic_write_bytes(Path(path), to_toml(obj).encode("utf-8"))
 

@@ -3,17 +3,15 @@
 ``prepare(layout, device)`` converts a ``sparsegraph.layout.BlockLayout`` to device tensors once;
 ``attention`` dispatches to the ``reference``, ``dense``, ``torch`` or ``triton`` backend (``auto``
 picks); ``to_flex_block_mask`` exports a layout to PyTorch FlexAttention.
+
+The names are loaded on first use (PEP 562): importing a torch-free submodule such as
+``kernels.bench_options`` (the command line's option parser) does not import torch.
 """
 
-from kernels.api import (
-    BACKENDS,
-    DENSE_CROSSOVER,
-    DENSE_MAX_MASK,
-    attention,
-    available_backends,
-    choose_backend,
-)
-from kernels.device import DeviceLayout, prepare
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "BACKENDS",
@@ -27,10 +25,32 @@ __all__ = [
     "to_flex_block_mask",
 ]
 
+# name -> the submodule defining it
+_WHERE = {
+    "BACKENDS": "kernels.api",
+    "DENSE_CROSSOVER": "kernels.api",
+    "DENSE_MAX_MASK": "kernels.api",
+    "attention": "kernels.api",
+    "available_backends": "kernels.api",
+    "choose_backend": "kernels.api",
+    "DeviceLayout": "kernels.device",
+    "prepare": "kernels.device",
+    "to_flex_block_mask": "kernels.flex",  # imports torch.nn.attention.flex_attention (slow)
+}
 
-def __getattr__(name: str):  # flex imports torch.nn.attention.flex_attention lazily (slow import)
-    if name == "to_flex_block_mask":
-        from kernels.flex import to_flex_block_mask
+if TYPE_CHECKING:
+    from kernels.api import (BACKENDS, DENSE_CROSSOVER, DENSE_MAX_MASK, attention,
+                             available_backends, choose_backend)
+    from kernels.device import DeviceLayout, prepare
+    from kernels.flex import to_flex_block_mask
 
-        return to_flex_block_mask
-    raise AttributeError(f"module 'kernels' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kernels' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

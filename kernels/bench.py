@@ -46,14 +46,11 @@ import torch._dynamo
 import torch.nn.functional as F
 
 import kernels
+from kernels.bench_options import DEFAULT_PATTERNS, IMPLS, TUNED_MALLOC_ENV, add_arguments, reexec_with_tuned_malloc
 from sparsegraph.layout import BlockLayout, compile as compile_layout
 
 __all__ = ["BenchConfig", "gather_loop_attention", "run", "main", "IMPLS", "TUNED_MALLOC_ENV"]
 
-IMPLS = ("dense_sdpa", "flex", "gather_loop", "torch", "auto")
-DEFAULT_PATTERNS = ("bigbird:block=64,window=3,random=3,global=2", "longformer:window=512")
-#: Allocator settings ``sparsegraph bench`` runs its timings under (see the module docstring).
-TUNED_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHOLD_": str(1 << 36)}
 _MEMORY_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
@@ -438,28 +435,6 @@ def _summary(rows: list[dict[str, Any]], cfg: BenchConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------------- command line
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", default="1024,2048,4096,8192,16384", help="lengths for every implementation")
-    parser.add_argument("--sparse-n", default="32768,65536",
-                        help="extra lengths for the sparse implementations only ('' for none)")
-    parser.add_argument("--pattern", action="append", default=None, metavar="SPEC",
-                        help="pattern spec (repeatable); default: BigBird block 64 window 3 random 3 "
-                             "global 2, and Longformer window 512")
-    parser.add_argument("--impl", default=",".join(IMPLS), help=f"comma list from {','.join(IMPLS)}")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (medians over them)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--max-dense-n", type=int, default=16384, help="longest n for dense SDPA")
-    parser.add_argument("--compile-n", type=int, default=65536, help="n of the layout compile timing (0: skip)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    parser.add_argument("--quick", action="store_true", help="n=1024,2048, no sparse-only n, 2 rounds")
-    parser.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
-    parser.add_argument("--keep-malloc-env", action="store_true",
-                        help="do not re-execute with MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ raised")
-
-
 def _ints(text: str, name: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
@@ -478,16 +453,6 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         batch=args.batch, heads=args.heads, head_dim=args.head_dim, threads=args.threads,
         memory=not args.no_memory, max_dense_n=args.max_dense_n, compile_n=args.compile_n,
     )
-
-
-def reexec_with_tuned_malloc(argv: Sequence[str]) -> None:
-    """Re-execute ``python -m experiments.cli <argv>`` with the tuned allocator settings, unless
-    they are already set (glibc reads them at process start only)."""
-    if all(os.environ.get(k) for k in TUNED_MALLOC_ENV):
-        return
-    env = {**os.environ, **TUNED_MALLOC_ENV}
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "experiments.cli", *argv], env)
 
 
 def run_from_args(args: argparse.Namespace) -> int:

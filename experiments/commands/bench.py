@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kernels import bench
+from kernels import bench_options
 
 HELP = "benchmark block-sparse attention: dense SDPA, FlexAttention, a gather loop, torch, auto"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    bench.add_arguments(parser)
+    bench_options.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.keep_malloc_env:
         # glibc reads its malloc settings at start-up: re-run this command with them raised
-        bench.reexec_with_tuned_malloc(sys.argv[1:])
+        bench_options.reexec_with_tuned_malloc(sys.argv[1:])
+    from kernels import bench  # torch: imported only when the benchmark runs
+
     return bench.run_from_args(args)

@@ -24,7 +24,7 @@ from typing import Any
 
 from experiments import config as cfgmod
 from experiments.config import OptimConfig, RunConfig, TrainConfig
-from experiments.mlm import MLMDataConfig
+from experiments.mlm_config import MLMDataConfig
 
 HELP = "masked-LM pretraining on text files (or --demo: Python's own standard library)"
 

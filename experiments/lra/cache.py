@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from experiments.atomic_io import atomic_write
 
 __all__ = ["default_cache_dir", "cache_key", "cache_path", "save", "load", "cached",
            "content_hash", "ENV_VAR"]
@@ -85,29 +86,13 @@ def content_hash(splits: Splits) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def save(directory: str | os.PathLike[str], splits: Splits, manifest: Mapping[str, Any]) -> dict:
     """Write ``splits`` and a manifest (extended with counts, hash, size, time) atomically."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     arrays = {f"{s}/{k}": np.ascontiguousarray(v) for s, fields in splits.items()
               for k, v in fields.items()}
-    _atomic_write(d / _DATA, lambda f: np.savez(f, **arrays))
+    atomic_write(d / _DATA, lambda f: np.savez(f, **arrays))
     full = dict(_canonical(dict(manifest)))
     full.update(
         counts={s: int(len(next(iter(fields.values())))) if fields else 0
@@ -119,7 +104,7 @@ def save(directory: str | os.PathLike[str], splits: Splits, manifest: Mapping[st
         created_unix=time.time(),
     )
     text = json.dumps(full, indent=2, sort_keys=True).encode()
-    _atomic_write(d / _MANIFEST, lambda f: f.write(text))
+    atomic_write(d / _MANIFEST, lambda f: f.write(text))
     return full
 
 

@@ -16,15 +16,16 @@ A checkpoint is a plain dict saved with ``torch.save`` and loaded with ``weights
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
+
+from experiments.atomic_io import atomic_write, atomic_write_bytes, fsync_dir
 
 __all__ = [
     "atomic_write_bytes",
@@ -34,60 +35,6 @@ __all__ = [
 ]
 
 _STEP_RE = re.compile(r"step-(\d+)\.pt")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories; the rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _create_temporary(path: Path) -> tuple[int, str]:
-    """A new, exclusively created file next to ``path``. Unlike ``tempfile.mkstemp`` (mode 0600) it
-    gets the usual permissions (0666 minus the umask), so checkpoints are as readable as other files."""
-    for _ in range(100):
-        tmp = str(path.parent / f".tmp-{path.name}-{secrets.token_hex(6)}")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a temporary file next to {str(path)!r}")
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], None]) -> None:
-    """Create ``path`` atomically: ``write(f)`` fills a temporary file that is then renamed over it.
-
-    If ``write`` raises (or the process dies), the previous contents of ``path`` are untouched and
-    the temporary file is removed (or, after a kill, left as ``.tmp-*`` for the next cleanup).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
-    atomic_write(path, lambda f: f.write(data))
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -167,7 +114,7 @@ class CheckpointManager:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, self.best_path)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def _best_inode(self) -> tuple[int, int] | None:
         try:
