@@ -159,6 +159,8 @@ class TrainConfig:
     after ``patience`` evaluations in a row without improving ``metric`` (``mode`` says whether
     larger or smaller is better). ``test_split`` = "" skips the final test evaluation.
     ``progress``: ``auto`` draws a bar on a terminal and prints periodic lines otherwise.
+    ``plots``: draw ``curves.png`` (loss and metric against the step) in the run directory at
+    the end (:mod:`experiments.train.plots`).
     """
 
     steps: int = 1000
@@ -179,6 +181,7 @@ class TrainConfig:
     mode: Literal["max", "min"] = "max"
     log_every: int = 10
     progress: Literal["auto", "bar", "lines", "off"] = "auto"
+    plots: bool = True
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "log_every", "keep_last"):

@@ -218,6 +218,23 @@ def test_results_files_and_test_at_best(tmp_path: Path) -> None:
     # keep_last=1: the newest step file, plus the best one
     steps = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*.pt"))
     assert steps[-1] == "step-000000012.pt" and len(steps) <= 2
+    # the run's picture: loss and accuracy against the step
+    assert (tmp_path / "curves.png").stat().st_size > 5000
+
+
+def test_curves_png_redraws_and_needs_a_run_directory(tmp_path: Path) -> None:
+    from experiments.train.plots import plot_run
+
+    with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
+        plot_run(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text("")
+    assert plot_run(tmp_path) is None  # nothing logged yet
+    rows = [{"step": s, "epoch": 0, "split": "train", "loss": 2.0 / s, "accuracy": 0.1 * s} for s in (1, 2, 3)]
+    rows.append({"step": 3, "split": "val", "loss": 0.9, "accuracy": 0.25, "count": 8.0})
+    text = "\n".join(json.dumps(r) for r in rows) + '\n{"step": 4, "spl'  # a torn last line
+    (tmp_path / "metrics.jsonl").write_text(text)
+    out = plot_run(tmp_path, tmp_path / "c.png")
+    assert out == tmp_path / "c.png" and out.stat().st_size > 5000
 
 
 def test_refuses_to_overwrite_a_run_and_resume_without_checkpoint_starts(tmp_path: Path) -> None:

@@ -605,6 +605,13 @@ class Trainer:
         if self.is_main:
             atomic_write_bytes(self.run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
         self.metrics.close()
+        if self.is_main and tc.plots:
+            from experiments.train.plots import plot_run
+
+            try:
+                plot_run(self.run_dir, title=self.run_cfg.name)
+            except Exception as e:  # a figure must not fail a finished run; say why it is missing
+                self._note(f"curves.png not drawn: {type(e).__name__}: {e}")
         D.barrier()
         return results
 
