@@ -37,6 +37,7 @@ from experiments.compare import results as resmod
 from experiments.compare.specs import PatternChoice, resolve_all, run_label
 from experiments.compare.runspec import RUN_FILE, RunSpec, read_spec, write_spec
 from experiments.lra.tasks import TaskConfig, task_config
+from experiments.train.progress import format_duration as _fmt_time
 
 __all__ = ["CompareOptions", "run_compare", "default_out_dir"]
 
@@ -68,17 +69,6 @@ def default_out_dir(tasks: Sequence[str], now: float | None = None) -> Path:
     """``runs/compare-<task>[+<task>...]-<YYYYmmdd-HHMMSS>``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     return Path("runs") / f"compare-{'+'.join(tasks)}-{stamp}"
-
-
-def _fmt_time(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    m, s = divmod(seconds, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
 
 
 class _Log:
