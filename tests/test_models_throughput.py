@@ -10,7 +10,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.throughput import BLOCK, GIB, Trial, _fit_limit, search_max_len
+from experiments.throughput import (BLOCK, GIB, Search, Trial, _fit_limit, maxlen_ratios, maxlen_table,
+                                   search_max_len)
 
 
 @given(
@@ -58,3 +59,40 @@ def test_search_brackets_the_true_limit(base, per_token, per_entry, budget_gib, 
     lo, hi = s.longest_ok, s.shortest_over
     assert hi is not None and peak(lo) <= budget < peak(hi)
     assert hi - lo <= max(BLOCK, resolution * lo)
+
+
+def _search(pattern: str, checkpoint: bool, longest: int, over: int | None, *, capped: bool = False,
+            timeout: bool = False) -> Search:
+    trials = [Trial(pattern, longest, checkpoint, peak=GIB)]
+    if over is not None:
+        trials.append(Trial(pattern, over, checkpoint, status="timeout" if timeout else "over budget"))
+    return Search(pattern, checkpoint, longest_ok=longest, shortest_over=over, capped=capped,
+                  trials=trials)
+
+
+def test_maxlen_ratios_against_both_full_baselines():
+    searches = [
+        _search("full-eager", False, 12288, 12800),
+        _search("full", False, 32768, 40960, timeout=True),
+        _search("bigbird", False, 131072, 135168),
+        _search("full-eager", True, 16384, 16896),
+        _search("bigbird", True, 262144, None, capped=True),
+    ]
+    lines = maxlen_ratios(searches)
+    assert lines == [
+        "- checkpointing off: bigbird / full-eager = 131072 / 12288 = 10.7x",
+        "- checkpointing off: bigbird / full = 131072 / 32768 = 4.0x (upper bound: full stopped by a timeout)",
+        "- checkpointing on: bigbird / full-eager = 262144 / 16384 = 16.0x (lower bound: bigbird capped at --max-n)",
+        "- full-eager: checkpointing on / off = 16384 / 12288 = 1.3x",
+        "- bigbird: checkpointing on / off = 262144 / 131072 = 2.0x (on: capped at --max-n)",
+    ]
+    table = maxlen_table(searches, 16 * GIB)
+    assert table.endswith("\n".join(lines))
+    assert "| bigbird | on | >= 262144 (cap) | - |" in table
+
+
+def test_maxlen_ratios_need_a_baseline():
+    # no full-attention search (or one where nothing trained): no sparse-vs-full ratio is made up
+    assert maxlen_ratios([_search("bigbird", False, 131072, 135168)]) == []
+    lines = maxlen_ratios([_search("full-eager", False, 0, 4096), _search("bigbird", False, 8192, 8256)])
+    assert lines == []
