@@ -702,7 +702,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--rounds", type=int, default=3)
             p.add_argument("--patterns", type=_names, default=list(VARIANTS))
         if name in ("maxlen", "all"):
-            p.add_argument("--maxlen-patterns", type=_names, default=["full-eager", "full", "bigbird"])
+            p.add_argument("--maxlen-patterns", type=_names, default=["full-eager", "bigbird"],
+                           help="variants to search (full, dense SDPA, is memory-linear on CPU: its limit "
+                                "is time, a search takes hours)")
             p.add_argument("--start", type=int, default=4096)
             p.add_argument("--max-n", type=int, default=262144)
             p.add_argument("--resolution", type=float, default=0.05)
