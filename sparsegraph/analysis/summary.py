@@ -175,7 +175,8 @@ def check_metrics(metrics: Iterable[str] | None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- tables
-def _get(row: Mapping[str, Any], path: str) -> Any:
+def get_path(row: Mapping[str, Any], path: str) -> Any:
+    """``row["a"]["b"]`` for ``path = "a.b"`` in a nested summary row; ``None`` where it is missing."""
     cur: Any = row
     for part in path.split("."):
         if not isinstance(cur, Mapping) or part not in cur:
@@ -203,24 +204,24 @@ def _with_err(value: Any, err: Any, exact: Any, digits: int = 3) -> str:
 
 
 def _bounds(row: Mapping[str, Any], fam: str, key: str) -> str:
-    exact_v = _get(row, f"{fam}.{key}")
+    exact_v = get_path(row, f"{fam}.{key}")
     if exact_v is not None:
         return _num(exact_v)
-    lo, hi = _get(row, f"{fam}.{key}_low"), _get(row, f"{fam}.{key}_high")
+    lo, hi = get_path(row, f"{fam}.{key}_low"), get_path(row, f"{fam}.{key}_high")
     if lo is None:
         return "-"
     return f"{_num(lo)}..{_num(hi)}"
 
 
 def _coverage(row: Mapping[str, Any], layers: int) -> str:
-    cov = _get(row, "flow.coverage")
+    cov = get_path(row, "flow.coverage")
     if not cov:
         return "-"
     return f"{cov[min(layers, len(cov) - 1)]:.3f}"
 
 
 def _layers_for(row: Mapping[str, Any], frac: float) -> str:
-    cov = _get(row, "flow.coverage")
+    cov = get_path(row, "flow.coverage")
     if not cov:
         return "-"
     hits = [L for L, c in enumerate(cov) if c >= frac - 1e-12]
@@ -229,27 +230,27 @@ def _layers_for(row: Mapping[str, Any], frac: float) -> str:
 
 #: (header, function of a row -> cell text, description). The default table columns.
 COLUMNS: list[tuple[str, Callable[[Mapping[str, Any]], str], str]] = [
-    ("pattern", lambda r: str(r.get("pattern", _get(r, "graph.spec"))), "pattern spec"),
-    ("n", lambda r: str(r.get("n", _get(r, "graph.n_q"))), "sequence length (nodes incl. ETC tokens: see graph.n_q)"),
-    ("keys/q", lambda r: _num(_get(r, "degrees.out_mean"), 4), "mean keys per query (out-degree)"),
-    ("density", lambda r: f"{_get(r, 'graph.density'):.2%}" if _get(r, "graph.density") is not None else "-", "edges / n^2"),
-    ("L", lambda r: _with_err(_get(r, "paths.mean"), _get(r, "paths.mean_stderr"), _get(r, "paths.exact"), 4),
+    ("pattern", lambda r: str(r.get("pattern", get_path(r, "graph.spec"))), "pattern spec"),
+    ("n", lambda r: str(r.get("n", get_path(r, "graph.n_q"))), "sequence length (nodes incl. ETC tokens: see graph.n_q)"),
+    ("keys/q", lambda r: _num(get_path(r, "degrees.out_mean"), 4), "mean keys per query (out-degree)"),
+    ("density", lambda r: f"{get_path(r, 'graph.density'):.2%}" if get_path(r, "graph.density") is not None else "-", "edges / n^2"),
+    ("L", lambda r: _with_err(get_path(r, "paths.mean"), get_path(r, "paths.mean_stderr"), get_path(r, "paths.exact"), 4),
      "average shortest-path length (directed)"),
     ("diam", lambda r: _bounds(r, "paths", "diameter"), "diameter (lo..hi: bounds)"),
-    ("unreach", lambda r: _with_err(_get(r, "paths.unreachable_pairs"), _get(r, "paths.unreachable_stderr"),
-                                    _get(r, "paths.exact"), 3), "unreachable ordered pairs"),
+    ("unreach", lambda r: _with_err(get_path(r, "paths.unreachable_pairs"), get_path(r, "paths.unreachable_stderr"),
+                                    get_path(r, "paths.exact"), 3), "unreachable ordered pairs"),
     ("cov@1", lambda r: _coverage(r, 1), "coverage after 1 layer"),
     ("cov@2", lambda r: _coverage(r, 2), "coverage after 2 layers"),
     ("L90", lambda r: _layers_for(r, 0.9), "layers to 90% coverage"),
     ("depth", lambda r: _bounds(r, "flow", "depth"), "layers to full coverage"),
-    ("gap", lambda r: _num(_get(r, "spectral.gap"), 3), "spectral gap of D^-1/2 A_sym D^-1/2"),
-    ("rw gap", lambda r: _num(_get(r, "spectral.rw_gap"), 3), "spectral gap of the random walk D^-1 A"),
-    ("C", lambda r: _with_err(_get(r, "clustering.average"), _get(r, "clustering.average_stderr"),
-                              _get(r, "clustering.exact"), 3), "average clustering"),
-    ("T", lambda r: _with_err(_get(r, "clustering.transitivity"), _get(r, "clustering.transitivity_stderr"),
-                              _get(r, "clustering.exact"), 3), "transitivity"),
-    ("sigma", lambda r: _num(_get(r, "small_world.sigma"), 3), "small-world sigma"),
-    ("omega", lambda r: _num(_get(r, "small_world.omega"), 3), "small-world omega"),
+    ("gap", lambda r: _num(get_path(r, "spectral.gap"), 3), "spectral gap of D^-1/2 A_sym D^-1/2"),
+    ("rw gap", lambda r: _num(get_path(r, "spectral.rw_gap"), 3), "spectral gap of the random walk D^-1 A"),
+    ("C", lambda r: _with_err(get_path(r, "clustering.average"), get_path(r, "clustering.average_stderr"),
+                              get_path(r, "clustering.exact"), 3), "average clustering"),
+    ("T", lambda r: _with_err(get_path(r, "clustering.transitivity"), get_path(r, "clustering.transitivity_stderr"),
+                              get_path(r, "clustering.exact"), 3), "transitivity"),
+    ("sigma", lambda r: _num(get_path(r, "small_world.sigma"), 3), "small-world sigma"),
+    ("omega", lambda r: _num(get_path(r, "small_world.omega"), 3), "small-world omega"),
 ]
 
 

@@ -19,29 +19,21 @@ from matplotlib.figure import Figure
 
 from sparsegraph.analysis.degrees import degree_sequences
 from sparsegraph.analysis.flow import InformationFlow, information_flow
+from sparsegraph.analysis.summary import get_path
 from sparsegraph.graph import AttentionGraph
 from sparsegraph.plot._style import new_figure
-
-
-def _get(row: Mapping[str, Any], path: str) -> Any:
-    cur: Any = row
-    for part in path.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
 
 
 def _value(path: str, err: str | None = None) -> Callable[[Mapping[str, Any]], tuple[float, float, float] | None]:
     """Getter of ``(value, lower error, upper error)`` for a metric with an optional stderr."""
 
     def get(row: Mapping[str, Any]) -> tuple[float, float, float] | None:
-        v = _get(row, path)
+        v = get_path(row, path)
         if v is None or isinstance(v, str) or math.isnan(v):
             return None
         if math.isinf(v):
             return math.inf, 0.0, 0.0
-        e = (_get(row, err) or 0.0) if err else 0.0
+        e = (get_path(row, err) or 0.0) if err else 0.0
         return float(v), float(e), float(e)
 
     return get
@@ -51,10 +43,10 @@ def _bounded(fam: str, key: str) -> Callable[[Mapping[str, Any]], tuple[float, f
     """Getter for an exact value or, failing that, the middle of its bounds with the bounds as bar."""
 
     def get(row: Mapping[str, Any]) -> tuple[float, float, float] | None:
-        v = _get(row, f"{fam}.{key}")
+        v = get_path(row, f"{fam}.{key}")
         if v is not None:
             return float(v), 0.0, 0.0
-        lo, hi = _get(row, f"{fam}.{key}_low"), _get(row, f"{fam}.{key}_high")
+        lo, hi = get_path(row, f"{fam}.{key}_low"), get_path(row, f"{fam}.{key}_high")
         if lo is None:
             return None
         if math.isinf(lo):
@@ -66,7 +58,7 @@ def _bounded(fam: str, key: str) -> Callable[[Mapping[str, Any]], tuple[float, f
 
 def _layers_for(frac: float) -> Callable[[Mapping[str, Any]], tuple[float, float, float] | None]:
     def get(row: Mapping[str, Any]) -> tuple[float, float, float] | None:
-        cov = _get(row, "flow.coverage")
+        cov = get_path(row, "flow.coverage")
         if not cov:
             return None
         hits = [L for L, c in enumerate(cov) if c >= frac - 1e-12]
@@ -105,7 +97,7 @@ def plot_metrics(
         raise ValueError(f"metrics must be a non-empty list from {list(CURVES)}, got {list(metrics)!r}")
     if not rows:
         raise ValueError("rows is empty: nothing to plot (pass compare_table(...) rows)")
-    labels = list(dict.fromkeys(str(r.get("pattern", _get(r, "graph.spec"))) for r in rows))
+    labels = list(dict.fromkeys(str(r.get("pattern", get_path(r, "graph.spec"))) for r in rows))
     cols = max(1, min(cols, len(metrics)))
     nrows = math.ceil(len(metrics) / cols)
     fig = new_figure(4.2 * cols, 3.2 * nrows + 0.8)
@@ -119,9 +111,9 @@ def plot_metrics(
         for k, (label, color) in enumerate(zip(labels, colors)):
             pts = []
             for r in rows:
-                if str(r.get("pattern", _get(r, "graph.spec"))) != label:
+                if str(r.get("pattern", get_path(r, "graph.spec"))) != label:
                     continue
-                n = r.get("n", _get(r, "graph.n_q"))
+                n = r.get("n", get_path(r, "graph.n_q"))
                 v = getter(r)
                 if v is None or n is None:
                     continue
@@ -192,11 +184,11 @@ def plot_coverage(
         if isinstance(item, InformationFlow):
             cov, err = np.array(item.coverage), np.array(item.coverage_stderr)
         else:
-            c = _get(item, "flow.coverage")
+            c = get_path(item, "flow.coverage")
             if c is None:
                 raise ValueError(f"curves[{label!r}] has no flow.coverage (analyze it with the 'flow' metric)")
             cov = np.array(c)
-            err = np.array(_get(item, "flow.coverage_stderr") or np.zeros_like(cov))
+            err = np.array(get_path(item, "flow.coverage_stderr") or np.zeros_like(cov))
         flows[str(label)] = (cov, err)
     if ax is None:
         fig = new_figure(6.4, 4.2)
