@@ -186,7 +186,6 @@ def run_threads(threads: int, jobs: int) -> int:
 @dataclass
 class _Job:
     head: str
-    label: str
     run_dir: Path
     spec: RunSpec
     steps: int
@@ -246,10 +245,10 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
                 log(f"{head}: finished earlier, not retrained ({run_dir})")
                 continue
             log(f"{head}: resuming from its newest checkpoint")
-        pending.append(_Job(head, c.label, run_dir, spec, p.config.train.steps))
-    if opts.jobs > 1 and len(pending) > 1:
-        log(f"training {len(pending)} runs, {opts.jobs} at a time, {threads} torch thread(s) each")
+        pending.append(_Job(head, run_dir, spec, p.config.train.steps))
     parallel = opts.jobs > 1 and len(pending) > 1
+    if parallel:
+        log(f"training {len(pending)} runs, {opts.jobs} at a time, {threads} torch thread(s) each")
     stream = log.stream
     failures = 0
     done_seconds: list[float] = []

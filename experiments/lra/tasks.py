@@ -346,7 +346,7 @@ def _cpu(task: str) -> TaskConfig:
     # File-based tasks and Path-X: the LRA model at a CPU-sized budget. Only Fashion-MNIST's
     # accuracy in this budget was measured here (the only one of these data sets on the machines).
     m = base.model
-    # At least 2 layers: with one layer and a CLS token that every short-name pattern makes global,
+    # 2 layers with CLS pooling: with one layer and a CLS token that every short-name pattern makes global,
     # only the CLS row reaches the classifier and every pattern computes the same model.
     layers = 2 if m.pooling == "cls" else min(m.n_layers, 2)
     # The image tasks' 784-1024 pixels: block 32 keeps BigBird's 8 blocks per row sparse there.

@@ -1,8 +1,8 @@
 """The picture of one training run: ``runs/<name>/curves.png`` from its ``metrics.jsonl``.
 
 Left panel: the training loss (the mean over each logging window) and the evaluation loss against
-the step; right panel: the same for every other metric the task reports (accuracy for the
-classifiers, e.g.), the evaluation split's points marked. The trainer draws it at the end of
+the step; right panel: the same for the run's tracked metric (``TrainConfig.metric``, accuracy
+for the classifiers), the evaluation split's points marked. The trainer draws it at the end of
 ``fit`` (``TrainConfig.plots``); ``python -m experiments.train.plots RUN_DIR`` redraws it, e.g. for
 a run still in progress.
 """
@@ -21,9 +21,11 @@ __all__ = ["plot_run"]
 _NOT_CURVES = {"step", "epoch", "split", "count", "lr", "grad_norm", "tokens_per_s"}
 
 
-def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | None = None) -> Path | None:
+def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | None = None,
+             metric: str | None = None) -> Path | None:
     """Draw ``run_dir/metrics.jsonl`` to ``out`` (default ``run_dir/curves.png``), titled
-    ``title`` (default: the last parts of ``run_dir``).
+    ``title`` (default: the last parts of ``run_dir``), with ``metric`` beside the loss (default:
+    the first other metric the rows hold, alphabetically; none when there is no other).
 
     Returns the path, or ``None`` when there is nothing to draw yet (no logged step).
     """
@@ -45,8 +47,10 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | No
             series.setdefault((k, r["split"]), []).append((int(r["step"]), float(v)))
     if not series:
         return None
-    metrics = sorted({k for k, _ in series if k != "loss"})
-    panels = ["loss"] + metrics[:1]  # the loss and the task's main metric
+    others = sorted({k for k, _ in series if k != "loss"})
+    if metric is None or metric not in others:
+        metric = others[0] if others else None
+    panels = ["loss"] + ([metric] if metric is not None else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
     for ax, key in zip(axes[0], panels):
         for (k, split), pts in sorted(series.items()):

@@ -609,7 +609,7 @@ class Trainer:
             from experiments.train.plots import plot_run
 
             try:
-                plot_run(self.run_dir, title=self.run_cfg.name)
+                plot_run(self.run_dir, title=self.run_cfg.name, metric=tc.metric)
             except Exception as e:  # a figure must not fail a finished run; say why it is missing
                 self._note(f"curves.png not drawn: {type(e).__name__}: {e}")
         D.barrier()
