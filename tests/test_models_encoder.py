@@ -51,7 +51,7 @@ def ids(batch: int, length: int, seed: int = 0, vocab: int = 24) -> torch.Tensor
 
 
 # ---------------------------------------------------------------------- learning
-@pytest.mark.parametrize("backend", ["torch", "reference"])
+@pytest.mark.parametrize("backend", ["torch", "reference", "dense", "auto"])
 def test_tiny_model_overfits_tiny_batch(backend):
     torch.manual_seed(0)
     model = SequenceClassifier(tiny(BIGBIRD, backend, pooling="mean"), num_classes=3)
