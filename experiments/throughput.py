@@ -638,7 +638,8 @@ def maxlen_ratios(searches: list[Search]) -> list[str]:
     """The ratio lines of ``maxlen_table``: with checkpointing off and on, each sparse variant's
     longest ``n`` against each full-attention baseline searched (``BASELINES``), then each
     variant's gain from checkpointing. A ratio is marked a lower bound when the sparse variant's
-    search stopped below its limit (cap, timeout) and an upper bound when the baseline's did."""
+    search stopped below its limit (cap, timeout) and an upper bound when the baseline's did; when
+    both stopped early the quotient bounds nothing and no ratio is printed."""
     out = []
     for ck in (False, True):
         pair = {s.pattern: s for s in searches if s.checkpoint == ck}
@@ -649,22 +650,32 @@ def maxlen_ratios(searches: list[Search]) -> list[str]:
             for p, s in pair.items():
                 if VARIANTS.get(p, ("",))[0] == "full" or not s.longest_ok:
                     continue
+                head = f"- checkpointing {'on' if ck else 'off'}: {p} / {base} = {s.longest_ok} / {b.longest_ok}"
+                if _bound(s) and _bound(b):
+                    # Each side may be higher: the quotient bounds the true ratio in neither direction.
+                    out.append(f"{head}: no ratio (neither search reached its limit: {p} "
+                               f"{_bound(s)}, {base} {_bound(b)})")
+                    continue
                 notes = []
                 if _bound(s):
                     notes.append(f"lower bound: {p} {_bound(s)}")
                 if _bound(b):
                     notes.append(f"upper bound: {base} {_bound(b)}")
                 note = f" ({'; '.join(notes)})" if notes else ""
-                out.append(f"- checkpointing {'on' if ck else 'off'}: {p} / {base} = "
-                           f"{s.longest_ok} / {b.longest_ok} = {s.longest_ok / b.longest_ok:.1f}x{note}")
+                out.append(f"{head} = {s.longest_ok / b.longest_ok:.1f}x{note}")
     for p in dict.fromkeys(s.pattern for s in searches):
         off = next((s for s in searches if s.pattern == p and not s.checkpoint), None)
         on = next((s for s in searches if s.pattern == p and s.checkpoint), None)
         if off is not None and on is not None and off.longest_ok and on.longest_ok:
-            notes = [f"{'on' if x.checkpoint else 'off'}: {_bound(x)}" for x in (on, off) if _bound(x)]
+            head = f"- {p}: checkpointing on / off = {on.longest_ok} / {off.longest_ok}"
+            if _bound(on) and _bound(off):
+                out.append(f"{head}: no ratio (neither search reached its limit: on {_bound(on)}, "
+                           f"off {_bound(off)})")
+                continue
+            notes = [f"{'lower' if x.checkpoint else 'upper'} bound: "
+                     f"{'on' if x.checkpoint else 'off'} {_bound(x)}" for x in (on, off) if _bound(x)]
             note = f" ({'; '.join(notes)})" if notes else ""
-            out.append(f"- {p}: checkpointing on / off = {on.longest_ok} / {off.longest_ok} = "
-                       f"{on.longest_ok / off.longest_ok:.1f}x{note}")
+            out.append(f"{head} = {on.longest_ok / off.longest_ok:.1f}x{note}")
     return out
 
 

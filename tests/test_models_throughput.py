@@ -84,11 +84,25 @@ def test_maxlen_ratios_against_both_full_baselines():
         "- checkpointing off: bigbird / full = 131072 / 32768 = 4.0x (upper bound: full stopped by a timeout)",
         "- checkpointing on: bigbird / full-eager = 262144 / 16384 = 16.0x (lower bound: bigbird capped at --max-n)",
         "- full-eager: checkpointing on / off = 16384 / 12288 = 1.3x",
-        "- bigbird: checkpointing on / off = 262144 / 131072 = 2.0x (on: capped at --max-n)",
+        "- bigbird: checkpointing on / off = 262144 / 131072 = 2.0x (lower bound: on capped at --max-n)",
     ]
     table = maxlen_table(searches, 16 * GIB)
     assert table.endswith("\n".join(lines))
     assert "| bigbird | on | >= 262144 (cap) | - |" in table
+
+
+def test_maxlen_ratios_when_both_searches_stopped_early_print_no_ratio():
+    # bigbird capped (its limit may be higher) against a baseline stopped by a timeout (its limit
+    # may be higher too): 4.0 would bound the true ratio in neither direction
+    searches = [_search("full", True, 32768, 40960, timeout=True),
+                _search("bigbird", True, 131072, None, capped=True),
+                _search("bigbird", False, 65536, 73728, timeout=True)]
+    assert maxlen_ratios(searches) == [
+        "- checkpointing on: bigbird / full = 131072 / 32768: no ratio (neither search reached its "
+        "limit: bigbird capped at --max-n, full stopped by a timeout)",
+        "- bigbird: checkpointing on / off = 131072 / 65536: no ratio (neither search reached its "
+        "limit: on capped at --max-n, off stopped by a timeout)",
+    ]
 
 
 def test_maxlen_ratios_need_a_baseline():
