@@ -16,18 +16,27 @@ from kernels.device import DeviceLayout
 __all__ = ["attention"]
 
 
+def _rows_with_edges(mask: torch.Tensor) -> torch.Tensor:
+    """``mask.any(-1, keepdim=True)`` for a bool mask, computed as a uint8 max: torch's CPU
+    ``any`` over the last dimension was 45x slower (57 ms against 1.3 ms for a
+    [32, 4, 272, 272] mask, the ListOps shape of the ``cpu`` preset)."""
+    return mask.view(torch.uint8).amax(-1, keepdim=True).bool()
+
+
 def _masks(layout: DeviceLayout, key_padding_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mask safe for SDPA, rows-with-edges as 0/1), cached on the layout when there is no padding."""
+    """(mask safe for SDPA, rows-with-edges as bool), cached on the layout when there is no padding."""
     if key_padding_mask is None:
         key = ("dense", "safe_mask")
         if key not in layout.cache:
             mask = layout.dense_mask().unsqueeze(0)
-            has = mask.any(-1, keepdim=True)
+            has = _rows_with_edges(mask)
             layout.cache[key] = (mask | ~has, has)
         return layout.cache[key]
     mask = layout.dense_mask().unsqueeze(0) & ~key_padding_mask[:, None, None, :]
-    has = mask.any(-1, keepdim=True)
-    return mask | ~has, has
+    has = _rows_with_edges(mask)
+    if not bool(has.all()):
+        mask |= ~has
+    return mask, has
 
 
 def attention(
