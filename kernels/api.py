@@ -37,7 +37,7 @@ from sparsegraph.layout import BlockLayout
 
 __all__ = [
     "attention", "choose_backend", "available_backends", "BACKENDS", "DENSE_CROSSOVER", "DENSE_MAX_MASK",
-    "SMALL_CROSSOVER", "SMALL_ENTRIES",
+    "SMALL_CROSSOVER", "SMALL_ENTRIES", "SERIAL_CROSSOVER", "SERIAL_SMALL_ENTRIES",
 ]
 
 #: Backend name -> module implementing ``attention(q, k, v, layout, *, scale, key_padding_mask)``.
@@ -61,6 +61,15 @@ DENSE_CROSSOVER = 0.5
 #: backend for every layout measured with fraction 0.29 .. 0.55 (docs/kernels.md).
 SMALL_ENTRIES = 1024 * 1024
 SMALL_CROSSOVER = 0.25
+
+#: With one thread (``torch.get_num_threads() == 1``, e.g. each worker of ``sparsegraph compare
+#: --jobs 2``) dense SDPA has no parallel advantage, and the work model decides: the torch backend
+#: costs about 1.3 x fraction of dense SDPA, so dense from ``SERIAL_CROSSOVER`` ~ 1 / 1.3. Measured
+#: on one thread (docs/kernels.md, "One thread"): at n = 640-1024 the torch backend won at every
+#: fraction 0.29-0.55 (torch / dense fwd+bwd 0.39-0.91); only at ``n_q * n_k <= SERIAL_SMALL_ENTRIES``
+#: (n = 512) did fixed costs make dense SDPA the better choice from ``SMALL_CROSSOVER``.
+SERIAL_CROSSOVER = 0.75
+SERIAL_SMALL_ENTRIES = 512 * 512
 
 #: ``auto`` never materialises a dense mask larger than this many entries (heads * n_q * n_k):
 #: the dense path's mask is quadratic memory. A complete layout (every block listed and full)
@@ -92,13 +101,24 @@ def available_backends() -> list[str]:
     return out
 
 
-def choose_backend(q: torch.Tensor, layout: BlockLayout | DeviceLayout) -> str:
-    """The backend ``auto`` runs for queries like ``q`` on ``layout``.
+def choose_backend(q: torch.Tensor, layout: BlockLayout | DeviceLayout, threads: int | None = None) -> str:
+    """The backend ``auto`` runs for queries like ``q`` on ``layout`` with ``threads`` CPU threads
+    (default ``torch.get_num_threads()``).
 
     CUDA: ``triton`` when it imports, else ``torch``. CPU: ``dense`` when the layout computes at
-    least ``DENSE_CROSSOVER`` of the dense ``n_q * n_k`` entries per head (``SMALL_CROSSOVER`` when
-    ``n_q * n_k <= SMALL_ENTRIES``) and its mask is at most ``DENSE_MAX_MASK`` entries (or not
-    needed), else ``torch``.
+    least a crossover fraction of the dense ``n_q * n_k`` entries per head and its mask is at most
+    ``DENSE_MAX_MASK`` entries (or not needed), else ``torch``. The crossover, measured
+    (docs/kernels.md, "Choosing a backend"):
+
+    ============  =============================  ===============================
+    threads       ``n_q * n_k`` up to the limit   longer
+    ============  =============================  ===============================
+    2 or more     ``SMALL_CROSSOVER`` (0.25) up   ``DENSE_CROSSOVER`` (0.5)
+                  to ``SMALL_ENTRIES`` (1024**2)
+    1             ``SMALL_CROSSOVER`` (0.25) up   ``SERIAL_CROSSOVER`` (0.75)
+                  to ``SERIAL_SMALL_ENTRIES``
+                  (512**2)
+    ============  =============================  ===============================
     """
     bl = layout.layout if isinstance(layout, DeviceLayout) else layout
     if q.device.type == "cuda":
@@ -107,9 +127,17 @@ def choose_backend(q: torch.Tensor, layout: BlockLayout | DeviceLayout) -> str:
             return "triton"
         except ValueError:
             return "torch"
+    if threads is None:
+        threads = torch.get_num_threads()
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
     dense_entries = bl.heads * bl.n_q * bl.n_k
     computed = bl.nnzb * bl.block_q * bl.block_k
-    crossover = SMALL_CROSSOVER if bl.n_q * bl.n_k <= SMALL_ENTRIES else DENSE_CROSSOVER
+    entries = bl.n_q * bl.n_k
+    if threads == 1:
+        crossover = SMALL_CROSSOVER if entries <= SERIAL_SMALL_ENTRIES else SERIAL_CROSSOVER
+    else:
+        crossover = SMALL_CROSSOVER if entries <= SMALL_ENTRIES else DENSE_CROSSOVER
     if dense_entries and computed >= crossover * dense_entries:
         if dense_entries <= DENSE_MAX_MASK or bl.complete:
             return "dense"

@@ -178,7 +178,7 @@ def test_inference_mode(backend) -> None:
 
 
 def test_choose_backend_short_sequences() -> None:
-    """Below SMALL_ENTRIES the dense path starts at SMALL_CROSSOVER of the dense work."""
+    """Below SMALL_ENTRIES the dense path starts at SMALL_CROSSOVER of the dense work (2+ threads)."""
     from kernels.api import SMALL_CROSSOVER, SMALL_ENTRIES
 
     n = 1024
@@ -187,9 +187,42 @@ def test_choose_backend_short_sequences() -> None:
     layout = compile(AttentionGraph.from_mask(band), 64)
     frac = layout.nnzb * 64 * 64 / (n * n)
     assert SMALL_CROSSOVER <= frac < kernels.DENSE_CROSSOVER
-    assert kernels.choose_backend(torch.zeros(1, 1, n, 16), layout) == "dense"
+    assert kernels.choose_backend(torch.zeros(1, 1, n, 16), layout, threads=2) == "dense"
     n2 = 2048
     band2 = np.abs(np.subtract.outer(np.arange(n2), np.arange(n2))) < 400
     layout2 = compile(AttentionGraph.from_mask(band2), 64)
     assert layout2.nnzb * 64 * 64 / (n2 * n2) < kernels.DENSE_CROSSOVER
-    assert kernels.choose_backend(torch.zeros(1, 1, n2, 16), layout2) == "torch"
+    assert kernels.choose_backend(torch.zeros(1, 1, n2, 16), layout2, threads=2) == "torch"
+
+
+def _band_layout(n: int, half_width: int, block: int = 32):
+    band = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) < half_width
+    layout = compile(AttentionGraph.from_mask(band), block)
+    return layout, layout.nnzb * block * block / (n * n)
+
+
+def test_choose_backend_one_thread() -> None:
+    """One thread: dense only from SERIAL_CROSSOVER, except at n_q * n_k <= SERIAL_SMALL_ENTRIES."""
+    from kernels.api import SERIAL_CROSSOVER, SERIAL_SMALL_ENTRIES, SMALL_CROSSOVER
+
+    q = torch.zeros(1, 1, 1024, 16)
+    mid, frac = _band_layout(1024, 300)
+    assert kernels.DENSE_CROSSOVER <= frac < SERIAL_CROSSOVER
+    assert kernels.choose_backend(q, mid, threads=2) == "dense"
+    assert kernels.choose_backend(q, mid, threads=1) == "torch"
+    wide, frac = _band_layout(1024, 500)
+    assert frac >= SERIAL_CROSSOVER
+    assert kernels.choose_backend(q, wide, threads=1) == "dense"
+    assert 512 * 512 <= SERIAL_SMALL_ENTRIES
+    short, frac = _band_layout(512, 60)
+    assert SMALL_CROSSOVER <= frac < kernels.DENSE_CROSSOVER
+    assert kernels.choose_backend(torch.zeros(1, 1, 512, 16), short, threads=1) == "dense"
+    # the default is torch's thread count
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert kernels.choose_backend(q, mid) == "torch"
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads"):
+        kernels.choose_backend(q, mid, threads=0)
