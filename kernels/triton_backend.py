@@ -110,6 +110,43 @@ def _tile_edges_t(masks, mask_id, offs_r, c0,
 
 
 @triton.jit
+def _program_list(ptr, num_heads, num_blocks, SUB: tl.constexpr, PER_HEAD: tl.constexpr):
+    """The program's (batch, head) and its layout list: a query-block row (forward, dQ: ``ptr`` is
+    ``row_ptr``, ``SUB`` query tiles per block) or a key-block column (dK/dV: ``col_ptr``).
+
+    Returns ``(pid_t, pid_bh, b, h, block, start, end)``: entries ``start..end`` of the list."""
+    pid_t = tl.program_id(0)
+    pid_bh = tl.program_id(1)
+    b = pid_bh // num_heads
+    h = pid_bh % num_heads
+    block = pid_t // SUB
+    # A shared layout (one layout head) serves every model head.
+    lst = block
+    if PER_HEAD:
+        lst += h * num_blocks
+    return pid_t, pid_bh, b, h, block, tl.load(ptr + lst), tl.load(ptr + lst + 1)
+
+
+@triton.jit
+def _row_scores(q, k, KPM, b, stride_kpm, offs_k, k_ok, masks, mask_id, offs_r, c0, qk_scale,
+                BLOCK_Q: tl.constexpr, MASK_WORDS: tl.constexpr, TILE_Q: tl.constexpr,
+                TILE_WORDS: tl.constexpr, TILE_BITS: tl.constexpr, HAS_KPM: tl.constexpr,
+                DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr):
+    """Scores ``q k^T * qk_scale`` [TILE_Q, TILE_K] (log2 units) of one key tile, -inf off the
+    graph: at padding keys and, for a partial block (``mask_id >= 0``), outside its bitmask."""
+    s = tl.dot(q, tl.trans(k.to(DOT_DTYPE)), input_precision=PRECISION) * qk_scale
+    if HAS_KPM:
+        pad = tl.load(KPM + b.to(tl.int64) * stride_kpm + offs_k, mask=k_ok, other=1)
+        s = tl.where((pad == 0)[None, :], s, float("-inf"))
+    if mask_id >= 0:
+        # Partial block: its bitmask is the exact edge set (0 past n_q / n_k, so it is also the
+        # bounds mask of a tail block). Full blocks skip this work.
+        edges = _tile_edges(masks, mask_id, offs_r, c0, BLOCK_Q, MASK_WORDS, TILE_Q, TILE_WORDS, TILE_BITS)
+        s = tl.where(edges, s, float("-inf"))
+    return s
+
+
+@triton.jit
 def _attn_fwd(
     Q, K, V, O, LSE, KPM,
     row_ptr, col_idx, mask_idx, masks,
@@ -128,17 +165,7 @@ def _attn_fwd(
     """One program: TILE_Q queries of one (batch, head) against every key its layout row lists."""
     SUB_Q: tl.constexpr = BLOCK_Q // TILE_Q  # query tiles per layout block
     SUB_K: tl.constexpr = BLOCK_K // TILE_K  # key tiles per layout block
-    pid_t = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = pid_bh // num_heads
-    h = pid_bh % num_heads
-    q_block = pid_t // SUB_Q
-    # A shared layout (one layout head) serves every model head.
-    row = q_block
-    if PER_HEAD:
-        row += h * num_q_blocks
-    start = tl.load(row_ptr + row)
-    end = tl.load(row_ptr + row + 1)
+    pid_t, pid_bh, b, h, q_block, start, end = _program_list(row_ptr, num_heads, num_q_blocks, SUB_Q, PER_HEAD)
 
     offs_r = (pid_t % SUB_Q) * TILE_Q + tl.arange(0, TILE_Q)  # rows within the layout block
     offs_q = q_block * BLOCK_Q + offs_r
@@ -167,15 +194,8 @@ def _attn_fwd(
         kv_mask = k_ok[:, None] & d_ok[None, :]
         k = tl.load(k_base + offs_k[:, None] * stride_kn + offs_d[None, :], mask=kv_mask, other=0.0)
         v = tl.load(v_base + offs_k[:, None] * stride_vn + offs_d[None, :], mask=kv_mask, other=0.0)
-        s = tl.dot(q, tl.trans(k.to(DOT_DTYPE)), input_precision=PRECISION) * qk_scale
-        if HAS_KPM:
-            pad = tl.load(KPM + b.to(tl.int64) * stride_kpm + offs_k, mask=k_ok, other=1)
-            s = tl.where((pad == 0)[None, :], s, float("-inf"))
-        if mask_id >= 0:
-            # Partial block: its bitmask is the exact edge set (0 past n_q / n_k, so it is also the
-            # bounds mask of a tail block). Full blocks skip this work.
-            edges = _tile_edges(masks, mask_id, offs_r, c0, BLOCK_Q, MASK_WORDS, TILE_Q, TILE_WORDS, TILE_BITS)
-            s = tl.where(edges, s, float("-inf"))
+        s = _row_scores(q, k, KPM, b, stride_kpm, offs_k, k_ok, masks, mask_id, offs_r, c0, qk_scale,
+                        BLOCK_Q, MASK_WORDS, TILE_Q, TILE_WORDS, TILE_BITS, HAS_KPM, DOT_DTYPE, PRECISION)
         # Online softmax. A row with no edge so far has m = -inf: shift by 0 instead so that
         # exp2(-inf - (-inf)) never happens; its p is exp2(-inf) = 0 either way.
         m_new = tl.maximum(m_i, tl.max(s, 1))
@@ -240,16 +260,7 @@ def _attn_bwd_dq(
     """dQ_i = scale * sum_j dS_ij k_j over the row lists, dS = P * (dO V^T - delta)."""
     SUB_Q: tl.constexpr = BLOCK_Q // TILE_Q
     SUB_K: tl.constexpr = BLOCK_K // TILE_K
-    pid_t = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = pid_bh // num_heads
-    h = pid_bh % num_heads
-    q_block = pid_t // SUB_Q
-    row = q_block
-    if PER_HEAD:
-        row += h * num_q_blocks
-    start = tl.load(row_ptr + row)
-    end = tl.load(row_ptr + row + 1)
+    pid_t, pid_bh, b, h, q_block, start, end = _program_list(row_ptr, num_heads, num_q_blocks, SUB_Q, PER_HEAD)
 
     offs_r = (pid_t % SUB_Q) * TILE_Q + tl.arange(0, TILE_Q)
     offs_q = q_block * BLOCK_Q + offs_r
@@ -280,13 +291,8 @@ def _attn_bwd_dq(
         kv_mask = k_ok[:, None] & d_ok[None, :]
         k = tl.load(k_base + offs_k[:, None] * stride_kn + offs_d[None, :], mask=kv_mask, other=0.0).to(DOT_DTYPE)
         v = tl.load(v_base + offs_k[:, None] * stride_vn + offs_d[None, :], mask=kv_mask, other=0.0).to(DOT_DTYPE)
-        s = tl.dot(q, tl.trans(k), input_precision=PRECISION) * qk_scale
-        if HAS_KPM:
-            pad = tl.load(KPM + b.to(tl.int64) * stride_kpm + offs_k, mask=k_ok, other=1)
-            s = tl.where((pad == 0)[None, :], s, float("-inf"))
-        if mask_id >= 0:
-            edges = _tile_edges(masks, mask_id, offs_r, c0, BLOCK_Q, MASK_WORDS, TILE_Q, TILE_WORDS, TILE_BITS)
-            s = tl.where(edges, s, float("-inf"))
+        s = _row_scores(q, k, KPM, b, stride_kpm, offs_k, k_ok, masks, mask_id, offs_r, c0, qk_scale,
+                        BLOCK_Q, MASK_WORDS, TILE_Q, TILE_WORDS, TILE_BITS, HAS_KPM, DOT_DTYPE, PRECISION)
         p = tl.math.exp2(s - lse2[:, None])
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION)
         ds = p * (dp - delta[:, None])
@@ -319,16 +325,7 @@ def _attn_bwd_dkdv(
     TILE_K keys of one program."""
     SUB_Q: tl.constexpr = BLOCK_Q // TILE_Q
     SUB_K: tl.constexpr = BLOCK_K // TILE_K
-    pid_t = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = pid_bh // num_heads
-    h = pid_bh % num_heads
-    k_block = pid_t // SUB_K
-    col = k_block
-    if PER_HEAD:
-        col += h * num_k_blocks
-    start = tl.load(col_ptr + col)
-    end = tl.load(col_ptr + col + 1)
+    pid_t, pid_bh, b, h, k_block, start, end = _program_list(col_ptr, num_heads, num_k_blocks, SUB_K, PER_HEAD)
 
     c0 = (pid_t % SUB_K) * TILE_K  # this program's first column within the layout block
     offs_k = k_block * BLOCK_K + c0 + tl.arange(0, TILE_K)
