@@ -1,5 +1,6 @@
-"""Every ``sparsegraph`` command in the code blocks of the docs and the README parses: its subcommand and options
-exist, and a ``compare`` command's ``--set`` overrides name real keys of its task's config.
+"""Every ``sparsegraph`` command in the code blocks of the docs and the README parses: its
+subcommand and options exist, and a ``compare`` command's ``--set`` overrides name real keys of
+its task's config.
 
 Parsing only (nothing runs): the commands that train for minutes are run by their own tests and
 by the main job; this catches a renamed option or config key that the docs still show.
