@@ -73,7 +73,9 @@ def test_docs_command_parses(shown: str, argv: list[str], capsys) -> None:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:  # argparse's exit on an unknown option or command
+    except SystemExit as e:  # argparse's exit: 0 after --help, 2 on an unknown option or command
+        if e.code == 0:
+            return
         pytest.fail(f"{shown!r} does not parse: {capsys.readouterr().err.strip()} (exit {e.code})")
     if args.command == "compare":
         _check_compare_overrides(args)
