@@ -85,6 +85,10 @@ def test_compare_writes_results_table_csv_and_plots(finished) -> None:
         assert len(cells) == len(TABLE_COLUMNS)
         float(cells[1].split("±")[0])  # test accuracy %
     assert f"majority-class baseline {100 * base['test']:.2f}%" in md
+    # the verdict line names every pattern once, on the side its test accuracy puts it
+    above = [r["label"] for r in runs if r["test_accuracy"] > base["test"]]
+    verdict = [line for line in md.splitlines() if line.startswith("Above the majority class")]
+    assert len(verdict) == 1 and f": {', '.join(above) or 'none'}" in verdict[0]
     # the figures and the speed/memory sweep
     for name in ("curves.png", "accuracy_vs_graph.png", "speed_memory.png"):
         assert (out / "plots" / name).stat().st_size > 1000
@@ -162,3 +166,16 @@ def test_bad_input_is_one_line_and_exit_status_2(argv: list[str], needle: str, c
     assert code == 2
     assert len(err) == 1 and err[0].startswith("sparsegraph compare: error:") and needle in err[0]
     assert not (tmp_path / "o").exists()  # nothing was started
+
+
+def test_baseline_verdict() -> None:
+    from experiments.compare.results import baseline_verdict
+
+    rows = [{"label": "full", "test_accuracy": 0.6}, {"label": "bigbird", "test_accuracy": 0.518},
+            {"label": "window", "test_accuracy": None}]
+    assert baseline_verdict(rows, 0.518) == (
+        "Above the majority class (51.80%, test): full; not above it: bigbird.")
+    assert baseline_verdict(rows[1:], 0.518) == (
+        "Above the majority class (51.80%, test): none; not above it: bigbird.")
+    assert baseline_verdict(rows[:1], 0.2) == "Above the majority class (20.00%, test): full."
+    assert baseline_verdict(rows, None) == "" and baseline_verdict(rows[2:], 0.5) == ""

@@ -206,7 +206,27 @@ def markdown_table(tr: TaskResults) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Patterns: " + "; ".join(f"`{r['label']}` = `{r['spec']}`" for r in rows))
+    verdict = baseline_verdict(rows, base)
+    if verdict:
+        lines.append("")
+        lines.append(verdict)
     return "\n".join(lines)
+
+
+def baseline_verdict(rows: list[dict[str, Any]], base: float | None) -> str:
+    """One line saying which patterns' mean test accuracy beat the majority class and which did not
+    (so a run at chance level cannot pass for a result); empty without a baseline or accuracies."""
+    if base is None:
+        return ""
+    above = [r["label"] for r in rows if r["test_accuracy"] is not None and r["test_accuracy"] > base]
+    below = [r["label"] for r in rows if r["test_accuracy"] is not None and r["test_accuracy"] <= base]
+    if not above and not below:
+        return ""
+    parts = [f"above the majority class ({_pct(base)}%, test): {', '.join(above) or 'none'}"]
+    if below:
+        parts.append(f"not above it: {', '.join(below)}")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 CSV_FIELDS = ("task", "pattern", "spec", "seed", "status", "steps", "test_accuracy",
