@@ -179,3 +179,12 @@ def test_baseline_verdict() -> None:
         "Above the majority class (51.80%, test): none; not above it: bigbird.")
     assert baseline_verdict(rows[:1], 0.2) == "Above the majority class (20.00%, test): full."
     assert baseline_verdict(rows, None) == "" and baseline_verdict(rows[2:], 0.5) == ""
+
+
+def test_coinciding_points_get_stacked_labels() -> None:
+    from experiments.compare.plots import _label_lifts
+
+    # three patterns at chance with the same diameter: their labels go one above the other
+    assert _label_lifts([(2, 51.8), (2, 51.8), (1, 51.8), (2.0001, 51.8)]) == [0, 1, 0, 2]
+    assert _label_lifts([(1.0, 30.0), (1.5, 20.0)]) == [0, 0]
+    assert _label_lifts([]) == [] and _label_lifts([(1, 1)]) == [0]

@@ -66,6 +66,26 @@ def curves(tasks: Sequence[TaskResults]) -> plt.Figure:
     return fig
 
 
+def _label_lifts(points: Sequence[tuple[float, float]], cells: int = 30) -> list[int]:
+    """How many labels to stack each point's label above: the number of earlier points that fall
+    in the same cell of a ``cells x cells`` grid over the points' range (patterns with equal
+    metrics and accuracies, e.g. every pattern at chance level, would print over each other)."""
+    if not points:
+        return []
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+
+    def cell(v: float, lo: float, hi: float) -> int:
+        return 0 if hi <= lo else round((v - lo) / (hi - lo) * cells)
+
+    seen: dict[tuple[int, int], int] = {}
+    lifts = []
+    for x, y in points:
+        c = (cell(x, min(xs), max(xs)), cell(y, min(ys), max(ys)))
+        lifts.append(seen.get(c, 0))
+        seen[c] = seen.get(c, 0) + 1
+    return lifts
+
+
 def accuracy_vs_graph(tasks: Sequence[TaskResults]) -> plt.Figure:
     """Test accuracy against each graph metric; rows = tasks, columns = metrics."""
     keys = [(k, t) for k, t in GRAPH_METRICS]
@@ -75,14 +95,14 @@ def accuracy_vs_graph(tasks: Sequence[TaskResults]) -> plt.Figure:
         summary = summarise(tr)
         col = _colors([s["label"] for s in summary])
         for ax, (key, title) in zip(row, keys):
-            for s in summary:
-                x, y = s.get(key), s.get("test_accuracy")
-                if x is None or y is None or (isinstance(x, float) and not math.isfinite(x)):
-                    continue
+            points = [(s, s.get(key), 100 * s["test_accuracy"]) for s in summary
+                      if s.get(key) is not None and s.get("test_accuracy") is not None
+                      and not (isinstance(s.get(key), float) and not math.isfinite(s.get(key)))]
+            for (s, x, y), lift in zip(points, _label_lifts([(x, y) for _s, x, y in points])):
                 err = 100 * s["test_accuracy_std"] if s.get("test_accuracy_std") else None
-                ax.errorbar([x], [100 * y], yerr=None if err is None else [err], fmt="o",
+                ax.errorbar([x], [y], yerr=None if err is None else [err], fmt="o",
                             color=col[s["label"]], capsize=3)
-                ax.annotate(s["label"], (x, 100 * y), fontsize=7, xytext=(3, 3),
+                ax.annotate(s["label"], (x, y), fontsize=7, xytext=(3, 3 + 8 * lift),
                             textcoords="offset points")
             base = tr.baseline.get("test")
             if base is not None:
