@@ -49,16 +49,16 @@ BACKENDS: dict[str, str] = {
     "triton": "kernels.triton_backend",
 }
 
-#: On CPU, ``auto`` uses the dense SDPA path when the layout's computed fraction (listed blocks
-#: times block area over heads * n_q * n_k) is at least this; else the block-sparse ``torch``
-#: backend. Chosen by measurement (docs/kernels.md, "Choosing a backend"): per CPU-second the
-#: torch backend costs about 1.3 x fraction of dense SDPA, but with 2 threads dense SDPA's one
-#: fused kernel scales better; at n=2048 a causal layout (fraction 0.52) tied.
+#: On CPU with 2 or more threads, ``auto`` uses the dense SDPA path when the layout's computed
+#: fraction (listed blocks times block area over heads * n_q * n_k) is at least this; else the
+#: block-sparse ``torch`` backend. Chosen by measurement (docs/kernels.md, "Choosing a backend"):
+#: per CPU-second the torch backend costs about 1.3 x fraction of dense SDPA, but with 2 threads
+#: dense SDPA's one fused kernel scales better; at n=2048 a causal layout (fraction 0.52) tied.
 DENSE_CROSSOVER = 0.5
 
 #: Short sequences (``n_q * n_k`` at most ``SMALL_ENTRIES``) use dense SDPA from the lower fraction
-#: ``SMALL_CROSSOVER``: at n=1024 fixed costs dominate and dense SDPA matched or beat the torch
-#: backend for every layout measured with fraction 0.29 .. 0.55 (docs/kernels.md).
+#: ``SMALL_CROSSOVER`` (2 or more threads): at n=1024 with 2 threads dense SDPA matched or beat the
+#: torch backend for every layout measured with fraction 0.29 .. 0.55 (docs/kernels.md).
 SMALL_ENTRIES = 1024 * 1024
 SMALL_CROSSOVER = 0.25
 
