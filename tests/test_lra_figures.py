@@ -59,3 +59,4 @@ def test_example_grid_rejects_non_images() -> None:
         example_grid(pair, 2)
     with pytest.raises(TypeError, match="Split"):
         example_grid(np.zeros((4, 64)), 2)
+
