@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("n_train", "n_val", "batch", "channels", "steps", "eval_every", "threads"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.minutes > 0:
+        ap.error(f"--minutes must be > 0, got {args.minutes}")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     extra = {} if args.distractors is None else {"num_distractor_snakes": args.distractors}

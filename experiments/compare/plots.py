@@ -73,6 +73,7 @@ def _label_lifts(points: Sequence[tuple[float, float]], cells: int = 30) -> list
     if not points:
         return []
     xs, ys = [p[0] for p in points], [p[1] for p in points]
+    (x0, x1), (y0, y1) = (min(xs), max(xs)), (min(ys), max(ys))
 
     def cell(v: float, lo: float, hi: float) -> int:
         return 0 if hi <= lo else round((v - lo) / (hi - lo) * cells)
@@ -80,7 +81,7 @@ def _label_lifts(points: Sequence[tuple[float, float]], cells: int = 30) -> list
     seen: dict[tuple[int, int], int] = {}
     lifts = []
     for x, y in points:
-        c = (cell(x, min(xs), max(xs)), cell(y, min(ys), max(ys)))
+        c = (cell(x, x0, x1), cell(y, y0, y1))
         lifts.append(seen.get(c, 0))
         seen[c] = seen.get(c, 0) + 1
     return lifts
