@@ -4,7 +4,7 @@ The bytes go to a new file in the *same* directory (``.tmp-<name>-<random>``), w
 and ``fsync``'ed, then ``os.replace``'d over the target (an atomic rename on POSIX and Windows), and
 the directory itself is fsync'ed so the rename survives a power cut. A process killed at any
 moment leaves either the old file or the new one, never a torn mix. Used for checkpoints
-(:mod:`experiments.train.checkpoint`), the generated-data cache (:mod:`experiments.lra.cache`)
+(:mod:`sparsegraph.experiments.train.checkpoint`), the generated-data cache (:mod:`sparsegraph.experiments.lra.cache`)
 and saved configurations. Free of torch.
 """
 

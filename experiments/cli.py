@@ -27,7 +27,7 @@ class CliError(Exception):
 
 
 def _available_commands() -> list[str]:
-    return [c for c in COMMANDS if importlib.util.find_spec(f"experiments.commands.{c}") is not None]
+    return [c for c in COMMANDS if importlib.util.find_spec(f"sparsegraph.experiments.commands.{c}") is not None]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _available_commands():
-        mod = importlib.import_module(f"experiments.commands.{name}")
+        mod = importlib.import_module(f"sparsegraph.experiments.commands.{name}")
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

@@ -101,7 +101,7 @@ class RunConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW and its learning-rate schedule (see :mod:`experiments.train.optim`).
+    """AdamW and its learning-rate schedule (see :mod:`sparsegraph.experiments.train.optim`).
 
     ``no_decay`` lists parameter kinds exempt from weight decay: ``bias`` (parameters named
     ``*bias``), ``norm`` (parameters of normalisation layers), ``embedding`` (parameters of
@@ -160,7 +160,7 @@ class TrainConfig:
     larger or smaller is better). ``test_split`` = "" skips the final test evaluation.
     ``progress``: ``auto`` draws a bar on a terminal and prints periodic lines otherwise.
     ``plots``: draw ``curves.png`` (loss and metric against the step) in the run directory at
-    the end (:mod:`experiments.train.plots`).
+    the end (:mod:`sparsegraph.experiments.train.plots`).
     """
 
     steps: int = 1000
@@ -598,7 +598,7 @@ def to_toml(obj: Any) -> str:
 
 def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``to_toml(obj)`` to ``path`` atomically (temporary file in the same directory, rename)."""
-    from experiments.atomic_io import atomic_write_bytes
+    from sparsegraph.experiments.atomic_io import atomic_write_bytes
 
     atomic_write_bytes(Path(path), to_toml(obj).encode("utf-8"))
 

@@ -34,7 +34,7 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
-from experiments.mlm_config import MLMDataConfig
+from sparsegraph.experiments.mlm_config import MLMDataConfig
 from torch import nn
 
 __all__ = [

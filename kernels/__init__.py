@@ -27,22 +27,22 @@ __all__ = [
 
 # name -> the submodule defining it
 _WHERE = {
-    "BACKENDS": "kernels.api",
-    "DENSE_CROSSOVER": "kernels.api",
-    "DENSE_MAX_MASK": "kernels.api",
-    "attention": "kernels.api",
-    "available_backends": "kernels.api",
-    "choose_backend": "kernels.api",
-    "DeviceLayout": "kernels.device",
-    "prepare": "kernels.device",
-    "to_flex_block_mask": "kernels.flex",  # imports torch.nn.attention.flex_attention (slow)
+    "BACKENDS": "sparsegraph.kernels.api",
+    "DENSE_CROSSOVER": "sparsegraph.kernels.api",
+    "DENSE_MAX_MASK": "sparsegraph.kernels.api",
+    "attention": "sparsegraph.kernels.api",
+    "available_backends": "sparsegraph.kernels.api",
+    "choose_backend": "sparsegraph.kernels.api",
+    "DeviceLayout": "sparsegraph.kernels.device",
+    "prepare": "sparsegraph.kernels.device",
+    "to_flex_block_mask": "sparsegraph.kernels.flex",  # imports torch.nn.attention.flex_attention (slow)
 }
 
 if TYPE_CHECKING:
-    from kernels.api import (BACKENDS, DENSE_CROSSOVER, DENSE_MAX_MASK, attention,
+    from sparsegraph.kernels.api import (BACKENDS, DENSE_CROSSOVER, DENSE_MAX_MASK, attention,
                              available_backends, choose_backend)
-    from kernels.device import DeviceLayout, prepare
-    from kernels.flex import to_flex_block_mask
+    from sparsegraph.kernels.device import DeviceLayout, prepare
+    from sparsegraph.kernels.flex import to_flex_block_mask
 
 
 def __getattr__(name: str) -> Any:

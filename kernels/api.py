@@ -32,7 +32,7 @@ from types import ModuleType
 
 import torch
 
-from kernels.device import DeviceLayout, prepare
+from sparsegraph.kernels.device import DeviceLayout, prepare
 from sparsegraph.layout import BlockLayout
 
 __all__ = [
@@ -43,10 +43,10 @@ __all__ = [
 #: Backend name -> module implementing ``attention(q, k, v, layout, *, scale, key_padding_mask)``.
 #: Imported lazily: ``triton`` may be absent or not importable.
 BACKENDS: dict[str, str] = {
-    "reference": "kernels.reference",
-    "dense": "kernels.torch_dense",
-    "torch": "kernels.torch_backend",
-    "triton": "kernels.triton_backend",
+    "reference": "sparsegraph.kernels.reference",
+    "dense": "sparsegraph.kernels.torch_dense",
+    "torch": "sparsegraph.kernels.torch_backend",
+    "triton": "sparsegraph.kernels.triton_backend",
 }
 
 #: On CPU with 2 or more threads, ``auto`` uses the dense SDPA path when the layout's computed

@@ -45,8 +45,8 @@ import torch
 import torch._dynamo
 import torch.nn.functional as F
 
-import kernels
-from kernels.bench_options import DEFAULT_PATTERNS, IMPLS, TUNED_MALLOC_ENV, add_arguments, reexec_with_tuned_malloc
+from sparsegraph import kernels
+from sparsegraph.kernels.bench_options import DEFAULT_PATTERNS, IMPLS, TUNED_MALLOC_ENV, add_arguments, reexec_with_tuned_malloc
 from sparsegraph.layout import BlockLayout, compile as compile_layout
 
 __all__ = ["BenchConfig", "gather_loop_attention", "run", "main", "IMPLS", "TUNED_MALLOC_ENV"]
@@ -155,7 +155,7 @@ class _Case:
 
 
 def _make_case(spec: str, n: int, cfg: BenchConfig, impls: Sequence[str]) -> _Case:
-    import patterns
+    from sparsegraph import patterns
 
     graph = patterns.build(spec, n, heads=cfg.heads, seed=cfg.seed)
     t = time.perf_counter()
@@ -266,7 +266,7 @@ def _measure_memory(spec: str, n: int, cfg: BenchConfig, impls: Sequence[str],
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env.update(_MEMORY_MALLOC_ENV)
     payload = json.dumps({"spec": spec, "n": n, "impls": list(impls), "cfg": _cfg_dict(cfg), "flex_ok": flex_ok})
-    proc = subprocess.run([sys.executable, "-m", "kernels.bench", "--memory-probe", payload],
+    proc = subprocess.run([sys.executable, "-m", "sparsegraph.kernels.bench", "--memory-probe", payload],
                           capture_output=True, text=True, env=env, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe for {spec} n={n} failed:\n{proc.stderr[-2000:]}")
@@ -311,7 +311,7 @@ def run(cfg: BenchConfig, emit: Callable[[str], None] = print) -> dict[str, Any]
     emit(f"matmul rate: {rate:.1f} GFLOP/s (4096x4096 float32 mm, median of 5)\n")
     results: dict[str, Any] = {"matmul_gflops": rate, "malloc": malloc, "rows": []}
     if cfg.compile_n:
-        import patterns
+        from sparsegraph import patterns
 
         spec = cfg.patterns[0]
         graph = patterns.build(spec, cfg.compile_n, heads=cfg.heads, seed=cfg.seed)
@@ -471,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = BenchConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in payload["cfg"].items()})
         print(json.dumps(_memory_probe(payload["spec"], payload["n"], cfg, payload["impls"], payload["flex_ok"])))
         return 0
-    parser = argparse.ArgumentParser(prog="python -m kernels.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sparsegraph.kernels.bench", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 

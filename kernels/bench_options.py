@@ -1,6 +1,6 @@
-"""The options of ``sparsegraph bench`` / ``python -m kernels.bench``, without importing torch.
+"""The options of ``sparsegraph bench`` / ``python -m sparsegraph.kernels.bench``, without importing torch.
 
-Kept apart from :mod:`kernels.bench` so that ``sparsegraph --help`` and the other subcommands
+Kept apart from :mod:`sparsegraph.kernels.bench` so that ``sparsegraph --help`` and the other subcommands
 start without loading torch (about 2 s): the benchmark itself is imported when it runs.
 """
 
@@ -42,10 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def reexec_with_tuned_malloc(argv: Sequence[str]) -> None:
-    """Re-execute ``python -m experiments.cli <argv>`` with the tuned allocator settings, unless
+    """Re-execute ``python -m sparsegraph.experiments.cli <argv>`` with the tuned allocator settings, unless
     they are already set (glibc reads them at process start only)."""
     if all(os.environ.get(k) for k in TUNED_MALLOC_ENV):
         return
     env = {**os.environ, **TUNED_MALLOC_ENV}
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "experiments.cli", *argv], env)
+    os.execve(sys.executable, [sys.executable, "-m", "sparsegraph.experiments.cli", *argv], env)

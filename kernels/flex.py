@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.nn.attention.flex_attention import BlockMask
 
-from kernels.device import DeviceLayout, prepare
+from sparsegraph.kernels.device import DeviceLayout, prepare
 from sparsegraph.layout import BlockLayout
 
 __all__ = ["to_flex_block_mask"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from kernels.device import DeviceLayout
+from sparsegraph.kernels.device import DeviceLayout
 
 __all__ = ["attention", "MAX_ENTRIES"]
 

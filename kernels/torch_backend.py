@@ -32,8 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from kernels.device import DeviceLayout
-from kernels.torch_plan import Chunk, Plan, plan_for
+from sparsegraph.kernels.device import DeviceLayout
+from sparsegraph.kernels.torch_plan import Chunk, Plan, plan_for
 
 __all__ = ["attention"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels.device import DeviceLayout
+from sparsegraph.kernels.device import DeviceLayout
 
 __all__ = ["attention"]
 

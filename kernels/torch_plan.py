@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kernels.device import DeviceLayout
+from sparsegraph.kernels.device import DeviceLayout
 
 __all__ = ["Plan", "Chunk", "plan_for", "tile_table", "DENSE_ROW_FRACTION", "CHUNK_BYTES"]
 

@@ -53,7 +53,7 @@ import triton
 import triton.language as tl
 from torch.autograd.function import once_differentiable
 
-from kernels.device import DeviceLayout, prepare
+from sparsegraph.kernels.device import DeviceLayout, prepare
 from sparsegraph.layout import BlockLayout
 
 __all__ = ["attention", "triton_forward", "is_interpreted", "SUPPORTED_BLOCK_SIZES", "DEFAULT_MAX_TILE"]

@@ -1,6 +1,6 @@
 """Compile the Triton kernels for a GPU target without a GPU, and print their resource usage.
 
-    python -m kernels.triton_compile_check [--target cuda:80] [--quick]
+    python -m sparsegraph.kernels.triton_compile_check [--target cuda:80] [--quick]
 
 Triton compiles ahead of time for a named target (``triton.compile`` with a ``GPUTarget``, as its
 own AOT tool ``triton.tools.compile`` does): Python -> TTIR -> TTGIR -> LLVM IR -> PTX -> cubin,
@@ -34,7 +34,7 @@ import torch  # noqa: E402
 import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 
-from kernels import triton_backend as tb  # noqa: E402
+from sparsegraph.kernels import triton_backend as tb  # noqa: E402
 
 _POINTER_DTYPE = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
 _TENSORS = ("Q", "K", "V", "O", "DO", "DQ", "DK", "DV")

@@ -1,6 +1,6 @@
 """How long the Triton kernels take in Triton's CPU interpreter (``TRITON_INTERPRET=1``).
 
-    python -m kernels.triton_interp_bench [--repeats 3] [--sizes 64,128,256]
+    python -m sparsegraph.kernels.triton_interp_bench [--repeats 3] [--sizes 64,128,256]
 
 A measurement, not a benchmark of the kernel: the interpreter executes every program of the grid
 one after another in Python/numpy, so its time grows with (listed blocks) x (batch * heads) and
@@ -24,8 +24,8 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from kernels import prepare  # noqa: E402
-from kernels import triton_backend as tb  # noqa: E402
+from sparsegraph.kernels import prepare  # noqa: E402
+from sparsegraph.kernels import triton_backend as tb  # noqa: E402
 from sparsegraph.graph import AttentionGraph  # noqa: E402
 from sparsegraph.layout import compile as compile_layout  # noqa: E402
 

@@ -5,7 +5,7 @@ route from a spec string to a graph; ``@patterns.register("name")`` makes a user
 first-class. See ``patterns.registry`` for the spec syntax.
 """
 
-from patterns.registry import (
+from sparsegraph.patterns.registry import (
     ParamInfo,
     Pattern,
     PatternInfo,
@@ -20,8 +20,8 @@ from patterns.registry import (
     rng,
     unregister,
 )
-from patterns import library  # noqa: F401  (registers the built-ins)
-from patterns.library import *  # noqa: F401,F403
+from sparsegraph.patterns import library  # noqa: F401  (registers the built-ins)
+from sparsegraph.patterns.library import *  # noqa: F401,F403
 
 __all__ = [
     "ParamInfo",

@@ -1,4 +1,4 @@
-"""Build-time table for the built-in patterns: ``python -m patterns.benchmark [--n 16384 65536]``.
+"""Build-time table for the built-in patterns: ``python -m sparsegraph.patterns.benchmark [--n 16384 65536]``.
 
 Prints wall and CPU seconds of ``patterns.get(spec).build(n, heads=...)``: the first build of
 each (spec, n) -- which pays for fresh memory pages -- and the best of ``--repeat`` builds with
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import patterns
+from sparsegraph import patterns
 
 SPECS = [
     "bigbird:block=64,window=3,random=3,global=2",

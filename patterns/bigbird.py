@@ -7,9 +7,9 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from patterns import _csr, _sample
-from patterns._validate import check_choice, check_int
-from patterns.registry import register, rng
+from sparsegraph.patterns import _csr, _sample
+from sparsegraph.patterns._validate import check_choice, check_int
+from sparsegraph.patterns.registry import register, rng
 from sparsegraph.graph import AttentionGraph
 
 

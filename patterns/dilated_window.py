@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import scipy.sparse as sp
 
-from patterns import _csr
-from patterns._validate import check_bool, check_int, per_head
-from patterns.registry import register
+from sparsegraph.patterns import _csr
+from sparsegraph.patterns._validate import check_bool, check_int, per_head
+from sparsegraph.patterns.registry import register
 from sparsegraph.graph import AttentionGraph
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from patterns import _csr
-from patterns._validate import check_int
-from patterns.registry import register
+from sparsegraph.patterns import _csr
+from sparsegraph.patterns._validate import check_int
+from sparsegraph.patterns.registry import register
 from sparsegraph.graph import AttentionGraph
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from patterns import _csr
-from patterns._validate import check_int, per_head, per_layer
-from patterns.dilated_window import dilated_heads
-from patterns.global_itc import check_indices
-from patterns.registry import register
+from sparsegraph.patterns import _csr
+from sparsegraph.patterns._validate import check_int, per_head, per_layer
+from sparsegraph.patterns.dilated_window import dilated_heads
+from sparsegraph.patterns.global_itc import check_indices
+from sparsegraph.patterns.registry import register
 from sparsegraph.graph import AttentionGraph
 
 

@@ -190,7 +190,7 @@ def info(name: str) -> PatternInfo:
 def _ensure_builtins() -> None:
     # Built-ins register themselves on import of `patterns`; importing here covers callers that
     # imported only `patterns.registry`.
-    import patterns.library  # noqa: F401
+    import sparsegraph.patterns.library  # noqa: F401
 
 
 def rng(seed: int, *keys: int | str) -> np.random.Generator:

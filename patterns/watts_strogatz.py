@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from patterns import _sample
-from patterns._validate import check_bool, check_int, check_probability
-from patterns.registry import register, rng
+from sparsegraph.patterns import _sample
+from sparsegraph.patterns._validate import check_bool, check_int, check_probability
+from sparsegraph.patterns.registry import register, rng
 from sparsegraph.graph import AttentionGraph
 
 

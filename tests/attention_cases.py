@@ -75,7 +75,7 @@ BUILTIN_SPECS = {
 @st.composite
 def builtin_graphs(draw, max_n: int = 120) -> AttentionGraph:
     """A graph of a built-in pattern (or a union with a window) at a random small n and seed."""
-    import patterns
+    from sparsegraph import patterns
 
     name = draw(st.sampled_from(sorted(BUILTIN_SPECS)))
     spec = draw(st.sampled_from(BUILTIN_SPECS[name]))

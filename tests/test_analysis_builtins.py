@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import patterns
+from sparsegraph import patterns
 from analysis_graphs import spectral_reference, undirected
-from experiments.gallery_specs import GALLERY, SMALL
+from sparsegraph.experiments.gallery_specs import GALLERY, SMALL
 from sparsegraph.analysis import analyze
 
 

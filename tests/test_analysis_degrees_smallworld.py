@@ -78,7 +78,7 @@ def test_random_reference_is_uniform_over_pairs() -> None:
 
 
 def test_sigma_and_omega_follow_their_definitions_with_networkx_values() -> None:
-    from patterns import build
+    from sparsegraph.patterns import build
 
     g = build("watts_strogatz:k=6,p=0.1", 150, seed=2)
     sw = small_world(g, references=2, seed=4)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-import patterns
+from sparsegraph import patterns
 from sparsegraph import AttentionGraph
 from sparsegraph.analysis import METRICS, analyze, compare_table, format_table, path_lengths, to_json
 
@@ -50,7 +50,7 @@ def test_compare_table_and_formats() -> None:
     assert md.splitlines()[0].startswith("| pattern | n |") and md.count("\n") == 1 + len(rows)
     data = json.loads(to_json(rows))
     assert data[-1]["paths"]["diameter"] == "inf"
-    with pytest.raises(TypeError, match="patterns.get"):
+    with pytest.raises(TypeError, match="sparsegraph.patterns.get"):
         compare_table(["causal"], [8])
     with pytest.raises(ValueError, match="fmt must be"):
         format_table(rows, "html")

@@ -16,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernels
+from sparsegraph import kernels
 from attention_cases import BUILTIN_SPECS, block_sizes, builtin_graphs, graphs
 from sparsegraph.graph import AttentionGraph
 from sparsegraph.layout import compile
@@ -109,7 +109,7 @@ def test_builtin_patterns_match_reference(backend, g, b, padded, seed) -> None:
 
 
 def test_builtin_specs_cover_the_registry() -> None:
-    import patterns
+    from sparsegraph import patterns
 
     assert {p.name for p in patterns.available()} <= set(BUILTIN_SPECS), "add the new pattern to BUILTIN_SPECS"
 
@@ -150,7 +150,7 @@ def test_choose_backend() -> None:
 
 
 def test_gather_loop_peer_matches_reference() -> None:
-    from kernels.bench import gather_loop_attention
+    from sparsegraph.kernels.bench import gather_loop_attention
 
     mask = np.random.default_rng(2).random((2, 150, 130)) < 0.2
     mask[:, 20:40] = False
@@ -179,7 +179,7 @@ def test_inference_mode(backend) -> None:
 
 def test_choose_backend_short_sequences() -> None:
     """Below SMALL_ENTRIES the dense path starts at SMALL_CROSSOVER of the dense work (2+ threads)."""
-    from kernels.api import SMALL_CROSSOVER, SMALL_ENTRIES
+    from sparsegraph.kernels.api import SMALL_CROSSOVER, SMALL_ENTRIES
 
     n = 1024
     assert n * n <= SMALL_ENTRIES
@@ -203,7 +203,7 @@ def _band_layout(n: int, half_width: int, block: int = 32):
 
 def test_choose_backend_one_thread() -> None:
     """One thread: dense only from SERIAL_CROSSOVER, except at n_q * n_k <= SERIAL_SMALL_ENTRIES."""
-    from kernels.api import SERIAL_CROSSOVER, SERIAL_SMALL_ENTRIES, SMALL_CROSSOVER
+    from sparsegraph.kernels.api import SERIAL_CROSSOVER, SERIAL_SMALL_ENTRIES, SMALL_CROSSOVER
 
     q = torch.zeros(1, 1, 1024, 16)
     mid, frac = _band_layout(1024, 300)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import cli
-from kernels.bench import BenchConfig, run
+from sparsegraph.experiments import cli
+from sparsegraph.kernels.bench import BenchConfig, run
 
 
 def test_tiny_bench_prints_a_row_per_implementation() -> None:

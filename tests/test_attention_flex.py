@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
-import kernels
+from sparsegraph import kernels
 from attention_cases import block_sizes, builtin_graphs, graphs
 from sparsegraph.graph import AttentionGraph
 from sparsegraph.layout import compile

@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernels
+from sparsegraph import kernels
 from attention_cases import block_sizes, graphs
 from sparsegraph.graph import AttentionGraph
 from sparsegraph.layout import compile

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-import patterns
+from sparsegraph import patterns
 from sparsegraph.analysis import analyze
 
 USER_PATTERN = textwrap.dedent('''
     import numpy as np
-    import patterns
+    from sparsegraph import patterns
 
     @patterns.register("cli_test_stripes")
     def stripes(n: int, *, stride: int = 4) -> np.ndarray:
@@ -50,7 +50,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
     commands = _commands(tmp)
 
     def run(argv: list[str]) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "experiments.cli", *argv], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "sparsegraph.experiments.cli", *argv], capture_output=True,
                               text=True, cwd=tmp, timeout=300)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -70,7 +70,7 @@ def test_patterns_imports_a_file(runs) -> None:
 
 
 def test_show_prints_the_ascii_mask(capsys) -> None:
-    from experiments.cli import main
+    from sparsegraph.experiments.cli import main
 
     assert main(["show", "sliding_window:window=4", "--n", "12"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -80,7 +80,7 @@ def test_show_prints_the_ascii_mask(capsys) -> None:
 
 
 def test_show_tiles_a_long_sequence(capsys) -> None:
-    from experiments.cli import main
+    from sparsegraph.experiments.cli import main
 
     assert main(["show", "bigbird:block=8", "--n", "256", "--seed", "3"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -93,7 +93,7 @@ def test_show_writes_pictures(runs, capsys, tmp_path) -> None:
     tmp = runs["_tmp"]
     assert "wrote" in _ok(runs["show_user_graph"])  # --import by module name from the working directory
     assert b"<svg" in (tmp / "graph.svg").read_bytes()[:2000]
-    from experiments.cli import main
+    from sparsegraph.experiments.cli import main
 
     for draw in ("mask", "heads", "degrees"):
         out = tmp_path / f"{draw}.png"
@@ -119,7 +119,7 @@ def test_analyze_prints_a_table_and_plots(runs) -> None:
 
 
 def test_analyze_json_equals_the_library(capsys) -> None:
-    from experiments.cli import main
+    from sparsegraph.experiments.cli import main
 
     argv = ["analyze", "bigbird:block=4,random=1", "--n", "32", "--heads", "2", "--seed", "7", "--json", "--quiet"]
     assert main(argv) == 0
@@ -152,7 +152,7 @@ def test_errors_are_one_line_with_status_2(runs) -> None:
     (["analyze", "full", "--n", "16", "--plot", "/no/such/dir/p.png"], "output directory '/no/such/dir'"),
 ])
 def test_bad_input_in_process(argv: list[str], message: str, capsys, tmp_path, monkeypatch) -> None:
-    from experiments.cli import main
+    from sparsegraph.experiments.cli import main
 
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2

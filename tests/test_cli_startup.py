@@ -16,8 +16,8 @@ def test_building_the_parser_does_not_import_torch() -> None:
 
 
 def test_kernels_names_load_on_first_use() -> None:
-    import kernels
-    from kernels import attention, prepare
+    from sparsegraph import kernels
+    from sparsegraph.kernels import attention, prepare
 
     assert callable(attention) and callable(prepare)
     assert set(kernels.__all__) <= set(dir(kernels))

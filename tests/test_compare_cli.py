@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
-from experiments.compare.results import CSV_FIELDS, TABLE_COLUMNS
+from sparsegraph.experiments.cli import main
+from sparsegraph.experiments.compare.results import CSV_FIELDS, TABLE_COLUMNS
 
 # A generated ListOps small enough to train in seconds: 2 patterns, 1 seed, 4 steps.
 TINY = ["--set", "data.n_train=64", "--set", "data.n_val=32", "--set", "data.n_test=32",
@@ -25,7 +25,7 @@ TINY = ["--set", "data.n_train=64", "--set", "data.n_val=32", "--set", "data.n_t
 
 def _compare(out: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, SPARSEGRAPH_DATA=str(cache))
-    cmd = [sys.executable, "-m", "experiments.cli", "compare", "--task", "listops",
+    cmd = [sys.executable, "-m", "sparsegraph.experiments.cli", "compare", "--task", "listops",
            "--patterns", "full,window", "--preset", "cpu", "--seeds", "1", "--out", str(out),
            "--threads", "1", *TINY, *extra]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -169,7 +169,7 @@ def test_bad_input_is_one_line_and_exit_status_2(argv: list[str], needle: str, c
 
 
 def test_baseline_verdict() -> None:
-    from experiments.compare.results import baseline_verdict
+    from sparsegraph.experiments.compare.results import baseline_verdict
 
     rows = [{"label": "full", "test_accuracy": 0.6}, {"label": "bigbird", "test_accuracy": 0.518},
             {"label": "window", "test_accuracy": None}]
@@ -182,7 +182,7 @@ def test_baseline_verdict() -> None:
 
 
 def test_coinciding_points_get_stacked_labels() -> None:
-    from experiments.compare.plots import _label_lifts
+    from sparsegraph.experiments.compare.plots import _label_lifts
 
     # three patterns at chance with the same diameter: their labels go one above the other
     assert _label_lifts([(2, 51.8), (2, 51.8), (1, 51.8), (2.0001, 51.8)]) == [0, 1, 0, 2]

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import patterns
-from experiments.compare.specs import (BUDGET_BLOCKS, SHORT_NAMES, resolve, resolve_all,
+from sparsegraph import patterns
+from sparsegraph.experiments.compare.specs import (BUDGET_BLOCKS, SHORT_NAMES, resolve, resolve_all,
                                        run_label, split_patterns)
-from experiments.lra.tasks import PRESETS, TASKS, task_config
+from sparsegraph.experiments.lra.tasks import PRESETS, TASKS, task_config
 
 # ---------------------------------------------------------------------------------------------
 # split_patterns

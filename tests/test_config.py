@@ -12,8 +12,8 @@ from typing import Literal
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from experiments import config as C
-from experiments.config import ConfigError, OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments import config as C
+from sparsegraph.experiments.config import ConfigError, OptimConfig, RunConfig, TrainConfig
 
 
 @dataclass

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments.train import Callback
-from experiments.train import distributed as D
-from experiments.train.metrics import read_metrics
+from sparsegraph.experiments.train import Callback
+from sparsegraph.experiments.train import distributed as D
+from sparsegraph.experiments.train.metrics import read_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_tiny as tiny  # noqa: E402
@@ -44,7 +44,7 @@ def test_two_processes_equal_one(tmp_path: Path) -> None:
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        from experiments import config as C
+        from sparsegraph.experiments import config as C
         cfg = C.from_dict(tiny.TinyConfig, C.apply_overrides(C.to_dict(tiny.TinyConfig()), overrides[:2], tiny.TinyConfig))
         log = GradLog()
         ref = tiny.make_trainer(tmp_path / "one", cfg, [log], model_kwargs={"dropout": 0.0})

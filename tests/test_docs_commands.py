@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import build_parser
+from sparsegraph.experiments.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -40,7 +40,7 @@ def _blocks(text: str) -> list[str]:
 
 def _commands(page: Path) -> list[tuple[str, list[str]]]:
     """``(shown text, argv after the program name)`` of each sparsegraph command in the page's
-    shell and plain code blocks (not the error messages shown there, ``sparsegraph train: error``); ``torchrun ... -m experiments.cli ARGS`` counts as ``sparsegraph ARGS``."""
+    shell and plain code blocks (not the error messages shown there, ``sparsegraph train: error``); ``torchrun ... -m sparsegraph.experiments.cli ARGS`` counts as ``sparsegraph ARGS``."""
     out = []
     for body in _blocks(page.read_text()):
         for line in re.sub(r"\\\n\s*", " ", body).splitlines():
@@ -54,8 +54,8 @@ def _commands(page: Path) -> list[tuple[str, list[str]]]:
             program = words[0].rsplit("/", 1)[-1] if words else ""  # sparsegraph, .venv/bin/sparsegraph
             if program == "sparsegraph" and len(words) > 1 and not words[1].endswith(":"):
                 out.append((line, words[1:]))
-            elif words[:1] == ["torchrun"] and "experiments.cli" in words:
-                out.append((line, words[words.index("experiments.cli") + 1:]))
+            elif words[:1] == ["torchrun"] and "sparsegraph.experiments.cli" in words:
+                out.append((line, words[words.index("sparsegraph.experiments.cli") + 1:]))
     return out
 
 
@@ -82,7 +82,7 @@ def test_docs_command_parses(shown: str, argv: list[str], capsys) -> None:
 
 
 def _check_compare_overrides(args: argparse.Namespace) -> None:
-    from experiments.lra.tasks import task_config
+    from sparsegraph.experiments.lra.tasks import task_config
 
     for task in str(args.task).split(","):
         task_config(task.strip(), args.preset, list(args.overrides))

@@ -1,4 +1,4 @@
-"""experiments.lra.figures: image-task examples drawn as images."""
+"""sparsegraph.experiments.lra.figures: image-task examples drawn as images."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from experiments.lra import Split, generate_example, pathfinder_config
-from experiments.lra.figures import example_grid
+from sparsegraph.experiments.lra import Split, generate_example, pathfinder_config
+from sparsegraph.experiments.lra.figures import example_grid
 
 
 def _split(n: int, length: int, labels=None, lengths=None) -> Split:

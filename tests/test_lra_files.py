@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.lra import cache, datasets, files, listops
+from sparsegraph.experiments.lra import cache, datasets, files, listops
 
 # --------------------------------------------------------------------------------------------
 # writers for the real file formats

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from experiments.lra import listops as lo
-from experiments.lra.listops import Node
-from experiments.lra.progress import Progress
+from sparsegraph.experiments.lra import listops as lo
+from sparsegraph.experiments.lra.listops import Node
+from sparsegraph.experiments.lra.progress import Progress
 
 SMALL = dict(n_train=300, n_val=40, n_test=40, min_length=20, max_length=120)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.lra import pathfinder as pf
+from sparsegraph.experiments.lra import pathfinder as pf
 
 CFG32 = pf.pathfinder_config(32, 14)
 N_IMAGES = 120

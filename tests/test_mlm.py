@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from experiments.mlm import (
+from sparsegraph.experiments.mlm import (
     IGNORE_INDEX, ByteTokenizer, MLMData, MLMDataConfig, MLMTask, find_text_files, load_tokenizer,
     mask_tokens, stdlib_text_files,
 )

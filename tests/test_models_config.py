@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import patterns
-from experiments.models import AttentionConfig, ModelConfig, Seq2SeqConfig, dense_layout
+from sparsegraph import patterns
+from sparsegraph.experiments.models import AttentionConfig, ModelConfig, Seq2SeqConfig, dense_layout
 from sparsegraph.layout import BLOCK_SIZES, compile as compile_layout
 
 # (field, bad value) pairs: each must raise ValueError naming "ModelConfig.<field>".

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import patterns
-from experiments.models import (
+from sparsegraph import patterns
+from sparsegraph.experiments.models import (
     AttentionConfig,
     DualEncoderClassifier,
     Encoder,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.models import AttentionConfig, ModelConfig, Seq2Seq, Seq2SeqConfig
+from sparsegraph.experiments.models import AttentionConfig, ModelConfig, Seq2Seq, Seq2SeqConfig
 
 PAD, BOS, EOS = 0, 1, 2
 SYMBOLS = 8  # ids 3 .. 10

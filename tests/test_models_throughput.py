@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.throughput import (BLOCK, GIB, Search, Trial, _fit_limit, maxlen_ratios, maxlen_table,
+from sparsegraph.experiments.throughput import (BLOCK, GIB, Search, Trial, _fit_limit, maxlen_ratios, maxlen_table,
                                    search_max_len)
 
 

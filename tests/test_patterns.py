@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import patterns
-from patterns import _sample
+from sparsegraph import patterns
+from sparsegraph.patterns import _sample
 from sparsegraph.graph import AttentionGraph
 
 SEEDS = st.integers(0, 2**32 - 1)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-import patterns
+from sparsegraph import patterns
 from analysis_graphs import masks
 from sparsegraph import AttentionGraph
 from sparsegraph.analysis import compare_table, information_flow

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments.cli import main
-from experiments.train.metrics import read_metrics
+from sparsegraph.experiments.cli import main
+from sparsegraph.experiments.train.metrics import read_metrics
 
 TINY = ["--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.d_ff=64",
         "--set", "data.max_length=64", "--set", "data.max_bytes=300000", "--set", "train.batch_size=16",

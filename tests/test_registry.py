@@ -11,8 +11,8 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-import patterns
-from patterns.registry import format_spec, parse_spec
+from sparsegraph import patterns
+from sparsegraph.patterns.registry import format_spec, parse_spec
 from sparsegraph.graph import AttentionGraph
 
 # ---------------------------------------------------------------------- generated specs
@@ -142,7 +142,7 @@ def user_patterns() -> Iterator[None]:
 
 
 def test_user_pattern_is_first_class(user_patterns, capsys) -> None:
-    from experiments import cli
+    from sparsegraph.experiments import cli
 
     assert "t_band" in {p.name for p in patterns.available()}
     p = patterns.get("t_band:width=1,global=2,flag=true,ratio=1,items=[3,4],mode=b")

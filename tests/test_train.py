@@ -16,11 +16,11 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from experiments.config import OptimConfig, RunConfig, TrainConfig
-from experiments.train import Callback, Trainer, load_model_weights
-from experiments.train.checkpoint import load_checkpoint
-from experiments.train.metrics import read_metrics
-from experiments.train.progress import ProgressBar, format_duration
+from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments.train import Callback, Trainer, load_model_weights
+from sparsegraph.experiments.train.checkpoint import load_checkpoint
+from sparsegraph.experiments.train.metrics import read_metrics
+from sparsegraph.experiments.train.progress import ProgressBar, format_duration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_tiny as tiny  # noqa: E402
@@ -63,7 +63,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path: Path) -> None:
     killed = subprocess.Popen([sys.executable, SCRIPT, str(tmp_path / "run"), "--kill-after", "15", *common],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # The uninterrupted reference runs here meanwhile (same code, one thread, same seed).
-    from experiments import config as C
+    from sparsegraph.experiments import config as C
     ref_cfg = C.from_dict(tiny.TinyConfig, C.apply_overrides(C.to_dict(tiny.TinyConfig()), overrides, tiny.TinyConfig))
     ref = tiny.make_trainer(tmp_path / "ref", ref_cfg)
     ref.fit()
@@ -223,7 +223,7 @@ def test_results_files_and_test_at_best(tmp_path: Path) -> None:
 
 
 def test_curves_png_redraws_and_needs_a_run_directory(tmp_path: Path) -> None:
-    from experiments.train.plots import plot_run
+    from sparsegraph.experiments.train.plots import plot_run
 
     with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
         plot_run(tmp_path)

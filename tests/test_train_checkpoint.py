@@ -15,10 +15,10 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from experiments.train.checkpoint import (
+from sparsegraph.experiments.train.checkpoint import (
     CheckpointManager, atomic_write, atomic_write_bytes, load_checkpoint, save_checkpoint,
 )
-from experiments.train.rng import derive_seed, rng_state, seed_everything, set_rng_state
+from sparsegraph.experiments.train.rng import derive_seed, rng_state, seed_everything, set_rng_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def test_kill_mid_write_keeps_previous_checkpoint(tmp_path: Path) -> None:
         import os, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
         import torch
-        from experiments.train.checkpoint import atomic_write
+        from sparsegraph.experiments.train.checkpoint import atomic_write
         def write(f):
             f.write(b"x" * 1000)   # half-written checkpoint bytes...
             f.flush()

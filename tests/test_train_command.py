@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments.cli import main
-from experiments.commands import train as train_cmd
-from experiments.train import load_model_weights
-from experiments.train.checkpoint import load_checkpoint
+from sparsegraph.experiments.cli import main
+from sparsegraph.experiments.commands import train as train_cmd
+from sparsegraph.experiments.train import load_model_weights
+from sparsegraph.experiments.train.checkpoint import load_checkpoint
 
 TINY_MODEL = """
 [model]
@@ -135,7 +135,7 @@ def test_errors_exit_2_with_one_line(tmp_path: Path, capsys, setup: str, argv: l
 
 
 def test_fine_tuning_needs_the_same_vocabulary(tmp_path: Path, capsys) -> None:
-    from experiments.train.checkpoint import save_checkpoint
+    from sparsegraph.experiments.train.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "pre.pt", {"model": {"encoder.token.weight": torch.zeros(259, 32)},
                                           "config": {"model": {"vocab_size": 259, "d_model": 32, "n_heads": 2}}})
@@ -145,7 +145,7 @@ def test_fine_tuning_needs_the_same_vocabulary(tmp_path: Path, capsys) -> None:
 
 
 def test_lra_preset_supplies_defaults_and_the_config_wins() -> None:
-    from experiments.lra.tasks import task_config
+    from sparsegraph.experiments.lra.tasks import task_config
 
     tc = task_config("listops", "cpu")
     raw = {"data": {"task": "listops", "preset": "cpu", "params": {"n_train": 50}}, "train": {"steps": 7},

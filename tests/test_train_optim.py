@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from experiments.config import OptimConfig
-from experiments.train.optim import build_optimizer, build_scheduler, lr_factor, param_groups
+from sparsegraph.experiments.config import OptimConfig
+from sparsegraph.experiments.train.optim import build_optimizer, build_scheduler, lr_factor, param_groups
 
 
 def f(step, schedule, w, t, r=0.0):

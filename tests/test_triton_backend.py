@@ -24,11 +24,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kernels
-import patterns
+from sparsegraph import kernels
+from sparsegraph import patterns
 from attention_cases import graphs
-from kernels import reference
-from kernels import triton_backend as tb
+from sparsegraph.kernels import reference
+from sparsegraph.kernels import triton_backend as tb
 from sparsegraph.graph import AttentionGraph
 from sparsegraph.layout import BlockLayout, compile
 

@@ -35,8 +35,8 @@ def test_tutorial_code_and_commands_run(tmp_path: Path, monkeypatch, capsys) -> 
     directory; the pattern it registers is unregistered afterwards."""
     import runpy
 
-    import patterns
-    from experiments.cli import main
+    from sparsegraph import patterns
+    from sparsegraph.experiments.cli import main
     from sparsegraph.analysis import flow_depth
 
     tut = _tutorial()
@@ -77,7 +77,7 @@ def test_analysis_doc_lists_commands() -> None:
 
 @pytest.mark.parametrize("command", _analysis_commands())
 def test_analysis_doc_commands_work(command: str, tmp_path: Path, monkeypatch, capsys) -> None:
-    from experiments.cli import main
+    from sparsegraph.experiments.cli import main
 
     monkeypatch.chdir(tmp_path)
     argv = shlex.split(command)

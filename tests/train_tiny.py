@@ -27,10 +27,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import config as cfgmod  # noqa: E402
-from experiments.config import OptimConfig, RunConfig, TrainConfig  # noqa: E402
-from experiments.train import Callback, Trainer  # noqa: E402
-from experiments.train.rng import seed_everything  # noqa: E402
+from sparsegraph.experiments import config as cfgmod  # noqa: E402
+from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig  # noqa: E402
+from sparsegraph.experiments.train import Callback, Trainer  # noqa: E402
+from sparsegraph.experiments.train.rng import seed_everything  # noqa: E402
 
 
 class TinyClassifier(nn.Module):
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.grads:
         cbs.append(SaveGrads(args.grads))
     if args.check_mismatch:
-        from experiments.train import distributed as D
+        from sparsegraph.experiments.train import distributed as D
 
         rank = int(os.environ.get("RANK", "0"))
         seed_everything(cfg.run.seed, "model", rank)  # wrong on purpose: a different model per rank
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer.fit(resume=args.resume)
     if args.out and trainer.is_main:
         torch.save(trainer.model.state_dict(), args.out)
-    from experiments.train import distributed as D
+    from sparsegraph.experiments.train import distributed as D
 
     D.shutdown()
     return 0

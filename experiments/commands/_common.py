@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from experiments.cli import CliError
+from sparsegraph.experiments.cli import CliError
 
 
 def add_import_argument(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,8 @@ import argparse
 import sys
 import time
 
-import patterns as pattern_library
-from experiments.commands._common import add_import_argument, import_user_modules, parse_ns
+from sparsegraph import patterns as pattern_library
+from sparsegraph.experiments.commands._common import add_import_argument, import_user_modules, parse_ns
 
 HELP = "measure patterns as graphs (path length, flow depth, spectral gap, clustering, ...) over n"
 

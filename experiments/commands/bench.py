@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kernels import bench_options
+from sparsegraph.kernels import bench_options
 
 HELP = "benchmark block-sparse attention: dense SDPA, FlexAttention, a gather loop, torch, auto"
 
@@ -18,6 +18,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.keep_malloc_env:
         # glibc reads its malloc settings at start-up: re-run this command with them raised
         bench_options.reexec_with_tuned_malloc(sys.argv[1:])
-    from kernels import bench  # torch: imported only when the benchmark runs
+    from sparsegraph.kernels import bench  # torch: imported only when the benchmark runs
 
     return bench.run_from_args(args)

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default="", metavar="DIR",
                         help="cache of generated data (default $SPARSEGRAPH_DATA or ~/.cache/sparsegraph/lra)")
     parser.add_argument("--backend", default="auto", metavar="NAME",
-                        help="kernels.attention backend: auto, torch, dense, reference, triton")
+                        help="sparsegraph.kernels.attention backend: auto, torch, dense, reference, triton")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="torch threads per run (default: torch's choice; with --jobs, "
                              "the cores shared out between the runs)")
@@ -69,10 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.compare import CompareOptions, resolve_all, run_compare, split_patterns
-    from experiments.compare.runspec import import_user_module
-    from experiments.lra.tasks import PRESETS, TASKS, task_config
-    from experiments.models.config import BACKENDS
+    from sparsegraph.experiments.compare import CompareOptions, resolve_all, run_compare, split_patterns
+    from sparsegraph.experiments.compare.runspec import import_user_module
+    from sparsegraph.experiments.lra.tasks import PRESETS, TASKS, task_config
+    from sparsegraph.experiments.models.config import BACKENDS
 
     tasks = [t.strip() for t in args.task.split(",")]
     for t in tasks:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import patterns as pattern_library
-from experiments.commands._common import add_import_argument, import_user_modules
+from sparsegraph import patterns as pattern_library
+from sparsegraph.experiments.commands._common import add_import_argument, import_user_modules
 
 HELP = "list the registered attention patterns and their parameters"
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from experiments import config as cfgmod
-from experiments.config import OptimConfig, RunConfig, TrainConfig
-from experiments.mlm_config import MLMDataConfig
+from sparsegraph.experiments import config as cfgmod
+from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments.mlm_config import MLMDataConfig
 
 HELP = "masked-LM pretraining on text files (or --demo: Python's own standard library)"
 
@@ -134,8 +134,8 @@ def resolve_config(raw: dict[str, Any], overrides: list[str] = ()) -> tuple[Pret
     """Type the raw tables (with ``overrides``) into a :class:`PretrainConfig`; returns it and the
     tokenizer. The model's vocabulary, padding id and length come from the tokenizer and the data
     unless the config sets them (a conflicting setting is an error)."""
-    from experiments.mlm import load_tokenizer
-    from experiments.models import ModelConfig
+    from sparsegraph.experiments.mlm import load_tokenizer
+    from sparsegraph.experiments.models import ModelConfig
 
     @dataclass
     class _Schema(PretrainConfig):
@@ -167,12 +167,12 @@ def resolve_config(raw: dict[str, Any], overrides: list[str] = ()) -> tuple[Pret
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.mlm import MLMData, MLMTask
-    from experiments.models import MaskedLM
-    from experiments.train import Trainer
-    from experiments.train import distributed as D
-    from experiments.train.metrics import read_metrics
-    from experiments.train.rng import seed_everything
+    from sparsegraph.experiments.mlm import MLMData, MLMTask
+    from sparsegraph.experiments.models import MaskedLM
+    from sparsegraph.experiments.train import Trainer
+    from sparsegraph.experiments.train import distributed as D
+    from sparsegraph.experiments.train.metrics import read_metrics
+    from sparsegraph.experiments.train.rng import seed_everything
 
     cfg, tok = resolve_config(_raw_config(args), args.overrides)
     dist = D.init(cfg.run.device)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-import patterns as pattern_library
-from experiments.commands._common import add_import_argument, import_user_modules, parse_ns
+from sparsegraph import patterns as pattern_library
+from sparsegraph.experiments.commands._common import add_import_argument, import_user_modules, parse_ns
 
 HELP = "draw an attention pattern: ASCII mask in the terminal, or a PNG/SVG with -o"
 

@@ -3,7 +3,7 @@
     sparsegraph train CONFIG.toml [--set section.key=value ...] [--name NAME] [--resume]
                       [--init-from runs/<pretrain>/checkpoints/best.pt]
     sparsegraph train --resume --name NAME          # continue runs/NAME with its saved config.toml
-    torchrun --nproc_per_node=2 -m experiments.cli train CONFIG.toml   # data-parallel
+    torchrun --nproc_per_node=2 -m sparsegraph.experiments.cli train CONFIG.toml   # data-parallel
 
 ``CONFIG.toml`` has the tables ``[run]`` (:class:`~experiments.config.RunConfig`), ``[data]``
 (:class:`DataConfig`), ``[model]`` (:class:`experiments.models.ModelConfig`; its ``vocab_size``,
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from experiments import config as cfgmod
-from experiments.config import OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments import config as cfgmod
+from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig
 
 HELP = "train a classifier on an LRA task or a text folder (resumable, data-parallel with torchrun)"
 
@@ -42,7 +42,7 @@ class DataConfig:
     ``task``: an LRA task of :func:`experiments.lra.load_task` (``listops``, ``pathfinder``,
     ``pathx``, ``image``, ``fashion_mnist``, ``text``, ``retrieval``) or ``text_folder``
     (:func:`experiments.textfolder.load_text_folder`). ``preset`` (LRA tasks): ``lra`` (the
-    paper/repository settings) or ``cpu`` (minutes on 2 cores) from :mod:`experiments.lra.tasks`
+    paper/repository settings) or ``cpu`` (minutes on 2 cores) from :mod:`sparsegraph.experiments.lra.tasks`
     supplies the defaults of ``params``, ``[model]``, ``[optim]`` and ``[train]``; the config's own
     values win. ``data_dir``: the task's files (the folder for ``text_folder``; generated tasks need
     none). ``params``: keyword parameters of ``load_task`` (e.g. ``{n_train = 2000, min_length =
@@ -60,7 +60,7 @@ class DataConfig:
     tokenizer: str = "bytes"
 
     def __post_init__(self) -> None:
-        from experiments.lra import TASKS
+        from sparsegraph.experiments.lra import TASKS
 
         valid = (*TASKS, TEXT_FOLDER)
         if self.task not in valid:
@@ -143,11 +143,11 @@ def read_raw(args: argparse.Namespace) -> dict[str, Any]:
 def load_data(cfg: DataConfig) -> Any:
     """The task's :class:`experiments.lra.TaskData`."""
     if cfg.task == TEXT_FOLDER:
-        from experiments.textfolder import load_text_folder
+        from sparsegraph.experiments.textfolder import load_text_folder
 
         return load_text_folder(cfg.data_dir, max_length=cfg.max_length, val_fraction=cfg.val_fraction,
                                 tokenizer=cfg.tokenizer)
-    from experiments.lra import load_task
+    from sparsegraph.experiments.lra import load_task
 
     return load_task(cfg.task, data_dir=cfg.data_dir or None, cache_dir=cfg.cache_dir or None, **cfg.params)
 
@@ -156,7 +156,7 @@ def resolve_model(model_raw: dict[str, Any], data: Any, init_state: dict[str, An
     """The typed :class:`~experiments.models.ModelConfig`: the checkpoint's model table (when
     fine-tuning), then the config's ``[model]``, then the data's vocabulary / padding / length for
     whatever is still unset. A setting that contradicts the data is an error."""
-    from experiments.models import ModelConfig
+    from sparsegraph.experiments.models import ModelConfig
 
     merged: dict[str, Any] = {}
     if init_state is not None:
@@ -199,8 +199,8 @@ def parse_config(raw: dict[str, Any], overrides: list[str]) -> tuple[_Schema, di
 def _apply_preset(raw: dict[str, Any], model_raw: dict[str, Any]) -> dict[str, Any]:
     """Lay the config's tables over the defaults of ``experiments.lra.tasks.task_config(task,
     preset)`` (in place for ``raw``; returns the model table)."""
-    from experiments.lra.tasks import task_config
-    from experiments.models import ModelConfig
+    from sparsegraph.experiments.lra.tasks import task_config
+    from sparsegraph.experiments.models import ModelConfig
 
     data = raw["data"]
     task = cfgmod._convert(data.get("task", DataConfig.task), str, "data.task")
@@ -230,7 +230,7 @@ def resolve_config(raw: dict[str, Any], overrides: list[str]) -> tuple[TrainComm
 
 
 def _init_state(base: _Schema) -> dict | None:
-    from experiments.train.checkpoint import load_checkpoint
+    from sparsegraph.experiments.train.checkpoint import load_checkpoint
 
     return load_checkpoint(base.init.checkpoint) if base.init.checkpoint else None
 
@@ -241,8 +241,8 @@ def _finish_config(base: _Schema, model_raw: dict[str, Any], data: Any, init_sta
 
 
 def build_classifier(cfg: TrainCommandConfig, data: Any) -> Any:
-    from experiments.models import DualEncoderClassifier, SequenceClassifier
-    from experiments.train.rng import seed_everything
+    from sparsegraph.experiments.models import DualEncoderClassifier, SequenceClassifier
+    from sparsegraph.experiments.train.rng import seed_everything
 
     seed_everything(cfg.run.seed, "model")
     cls = DualEncoderClassifier if data.is_pair else SequenceClassifier
@@ -250,9 +250,9 @@ def build_classifier(cfg: TrainCommandConfig, data: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.compare.task import ClassificationTask
-    from experiments.train import Trainer, load_model_weights
-    from experiments.train import distributed as D
+    from sparsegraph.experiments.compare.task import ClassificationTask
+    from sparsegraph.experiments.train import Trainer, load_model_weights
+    from sparsegraph.experiments.train import distributed as D
 
     base, model_raw = parse_config(read_raw(args), args.overrides)
     init_state = _init_state(base)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import patterns
+from sparsegraph import patterns
 from sparsegraph.graph import AttentionGraph
 
 __all__ = ["GRAPH_METRICS", "padded_length", "build_graph", "graph_metrics"]

@@ -20,8 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from experiments.compare.graphs import GRAPH_METRICS  # noqa: E402
-from experiments.compare.results import TaskResults, summarise  # noqa: E402
+from sparsegraph.experiments.compare.graphs import GRAPH_METRICS  # noqa: E402
+from sparsegraph.experiments.compare.results import TaskResults, summarise  # noqa: E402
 
 __all__ = ["curves", "accuracy_vs_graph", "speed_memory", "write_all"]
 

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from experiments.compare.graphs import GRAPH_METRICS
+from sparsegraph.experiments.compare.graphs import GRAPH_METRICS
 
 __all__ = ["RunRecord", "TaskResults", "read_run", "summarise", "markdown_table", "write_all",
            "CSV_FIELDS"]
@@ -95,7 +95,7 @@ def read_run(run_dir: Path, *, task: str, label: str, spec: str, seed: int) -> R
         rec.wall_seconds = float(wall.get("seconds", 0.0))
     metrics_path = run_dir / "metrics.jsonl"
     if metrics_path.exists():
-        from experiments.train.metrics import read_metrics
+        from sparsegraph.experiments.train.metrics import read_metrics
 
         eval_split = "val"
         for r in read_metrics(metrics_path):
@@ -267,7 +267,7 @@ def write_all(out: Path, tasks: Sequence[TaskResults], *, command: str = "",
               seeds: Sequence[int] = ()) -> str:
     """Write ``results.json``, ``results.csv`` and ``results.md`` under ``out``; return the
     markdown report (the tables)."""
-    from experiments.train.checkpoint import atomic_write_bytes
+    from sparsegraph.experiments.train.checkpoint import atomic_write_bytes
 
     doc = {
         "command": command,

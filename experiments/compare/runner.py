@@ -6,18 +6,18 @@ For each task (in order):
    its data (generated tasks are generated once and cached; the majority-class baseline is
    computed on the val and test splits);
 2. resolve each pattern entry to a full spec for the model's padded length (printed), build its
-   layer-0 graph at that length and measure it (:mod:`experiments.compare.graphs`) — a pattern
+   layer-0 graph at that length and measure it (:mod:`sparsegraph.experiments.compare.graphs`) — a pattern
    that cannot be built at this length fails here, before any training;
-3. train each (pattern, seed) in its own process (:mod:`experiments.compare.worker`) in the run
+3. train each (pattern, seed) in its own process (:mod:`sparsegraph.experiments.compare.worker`) in the run
    directory ``OUT/<task>/<pattern>/seed<s>/``. A run whose ``results.json`` exists and whose
    ``run.toml`` equals the one it would get now is finished and is not retrained; an unfinished
    one resumes from its newest checkpoint; one that was set up differently is an error (use
    another ``--out``);
 4. measure the forward+backward time and peak memory of one attention layer of each pattern at a
-   few lengths (:mod:`experiments.compare.sweep`), unless ``sweep=False``.
+   few lengths (:mod:`sparsegraph.experiments.compare.sweep`), unless ``sweep=False``.
 
-Then :mod:`experiments.compare.results` gathers everything into ``results.json``,
-``results.csv`` and ``results.md`` and :mod:`experiments.compare.plots` draws the figures.
+Then :mod:`sparsegraph.experiments.compare.results` gathers everything into ``results.json``,
+``results.csv`` and ``results.md`` and :mod:`sparsegraph.experiments.compare.plots` draws the figures.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from experiments.compare import graphs as graphmod
-from experiments.compare import results as resmod
-from experiments.compare.specs import PatternChoice, resolve_all, run_label
-from experiments.compare.runspec import RUN_FILE, RunSpec, read_spec, write_spec
-from experiments.lra.tasks import TaskConfig, task_config
-from experiments.train.progress import format_duration as _fmt_time
+from sparsegraph.experiments.compare import graphs as graphmod
+from sparsegraph.experiments.compare import results as resmod
+from sparsegraph.experiments.compare.specs import PatternChoice, resolve_all, run_label
+from sparsegraph.experiments.compare.runspec import RUN_FILE, RunSpec, read_spec, write_spec
+from sparsegraph.experiments.lra.tasks import TaskConfig, task_config
+from sparsegraph.experiments.train.progress import format_duration as _fmt_time
 
 __all__ = ["CompareOptions", "run_compare", "default_out_dir"]
 
@@ -95,7 +95,7 @@ class _Prepared:
 
 
 def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
-    from experiments.lra import load_task
+    from sparsegraph.experiments.lra import load_task
 
     cfg = task_config(task, opts.preset, opts.overrides)
     log(f"{task}: {cfg.describe()}")
@@ -123,7 +123,7 @@ def _run_dir(out: Path, task: str, label: str, seed: int) -> Path:
 
 
 def _check_same(run_dir: Path, spec: RunSpec) -> None:
-    from experiments import config as cfgmod
+    from sparsegraph.experiments import config as cfgmod
 
     try:
         old = read_spec(run_dir)
@@ -202,7 +202,7 @@ class _Running:
         if parallel:
             env["SPARSEGRAPH_PROGRESS"] = "lines"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "experiments.compare.worker", str(job.run_dir)], env=env,
+            [sys.executable, "-m", "sparsegraph.experiments.compare.worker", str(job.run_dir)], env=env,
             stderr=subprocess.PIPE if parallel else None, text=parallel or None)
         self.reader: threading.Thread | None = None
         if parallel:
@@ -308,7 +308,7 @@ def _sweep(p: _Prepared, opts: CompareOptions, out: Path, log: _Log) -> list[dic
     (out / p.name).mkdir(parents=True, exist_ok=True)
     req_path = out / p.name / "sweep_request.json"
     req_path.write_text(json.dumps(request, indent=2) + "\n")
-    code = subprocess.call([sys.executable, "-m", "experiments.compare.sweep", str(req_path), str(path)],
+    code = subprocess.call([sys.executable, "-m", "sparsegraph.experiments.compare.sweep", str(req_path), str(path)],
                            env=_child_env())
     if code != 0:
         log(f"{p.name}: the speed/memory sweep failed (exit status {code}); no sweep plot")
@@ -359,7 +359,7 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
             runs=runs, sweep=sweeps[p.name]))
     report = resmod.write_all(out, tasks_out, command=opts.command, seeds=opts.seeds)
     if opts.plots:
-        from experiments.compare import plots
+        from sparsegraph.experiments.compare import plots
 
         for path in plots.write_all(out, tasks_out):
             log(f"plot {path}")

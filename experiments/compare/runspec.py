@@ -1,6 +1,6 @@
 """What one run of a comparison is: :class:`RunSpec`, stored as ``run.toml`` in its directory.
 
-The runner writes it; :mod:`experiments.compare.worker` reads it and trains. Two runs are the
+The runner writes it; :mod:`sparsegraph.experiments.compare.worker` reads it and trains. Two runs are the
 same run exactly when their specs are equal, which is how a resumed comparison recognises its
 finished runs.
 """
@@ -13,8 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments import config as cfgmod
-from experiments.lra.tasks import TaskConfig
+from sparsegraph.experiments import config as cfgmod
+from sparsegraph.experiments.lra.tasks import TaskConfig
 
 __all__ = ["RunSpec", "RUN_FILE", "read_spec", "write_spec", "import_user_module"]
 
@@ -52,14 +52,14 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        from experiments.compare.specs import run_label
+        from sparsegraph.experiments.compare.specs import run_label
 
         return f"{self.task.task}-{run_label(self.label)}-seed{self.seed}"
 
 
 def write_spec(spec: RunSpec, run_dir: str | os.PathLike[str]) -> None:
     """Write ``run.toml`` (atomically)."""
-    from experiments.train.checkpoint import atomic_write_bytes
+    from sparsegraph.experiments.train.checkpoint import atomic_write_bytes
 
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(Path(run_dir) / RUN_FILE, cfgmod.to_toml(spec).encode())

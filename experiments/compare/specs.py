@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-import patterns
+from sparsegraph import patterns
 
 __all__ = ["PatternChoice", "SHORT_NAMES", "split_patterns", "resolve", "resolve_all", "run_label"]
 

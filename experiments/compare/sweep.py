@@ -1,6 +1,6 @@
 """Speed and memory of one attention layer of each pattern against the sequence length.
 
-``python -m experiments.compare.sweep REQUEST.json OUT.json`` (the runner writes the request):
+``python -m sparsegraph.experiments.compare.sweep REQUEST.json OUT.json`` (the runner writes the request):
 for every pattern and length ``n``, one :class:`experiments.models.SparseSelfAttention` layer of
 the task's width and heads (batch 1, float32) runs forward + backward; the result is the
 **median** of ``repeats`` timed calls after one untimed warm-up call (which builds and compiles
@@ -52,7 +52,7 @@ def measure(spec: str, n: int, *, d_model: int, heads: int, block: int, backend:
     """Median forward+backward milliseconds and peak MiB of one attention layer of ``spec``."""
     import torch
 
-    from experiments.models.attention import LayoutCache, SparseSelfAttention
+    from sparsegraph.experiments.models.attention import LayoutCache, SparseSelfAttention
 
     torch.manual_seed(0)
     cache = LayoutCache(spec, layer=0, heads=heads, seed=0, block_size=block,
@@ -85,12 +85,12 @@ def measure(spec: str, n: int, *, d_model: int, heads: int, block: int, backend:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m experiments.compare.sweep REQUEST.json OUT.json", file=sys.stderr)
+        print("usage: python -m sparsegraph.experiments.compare.sweep REQUEST.json OUT.json", file=sys.stderr)
         return 2
     req = json.loads(Path(args[0]).read_text())
     import torch
 
-    from experiments.compare.runspec import import_user_module
+    from sparsegraph.experiments.compare.runspec import import_user_module
 
     for mod in req.get("imports", []):
         import_user_module(mod)

@@ -1,6 +1,6 @@
 """Train one (task, pattern, seed) of a comparison — run as its own process.
 
-``python -m experiments.compare.worker RUN_DIR`` reads ``RUN_DIR/run.toml`` (a
+``python -m sparsegraph.experiments.compare.worker RUN_DIR`` reads ``RUN_DIR/run.toml`` (a
 :class:`~experiments.compare.runspec.RunSpec`, written by the runner), loads the task's data from
 the cache, builds the classifier with the pattern and trains it with
 :class:`experiments.train.Trainer`, resuming from the newest checkpoint in ``RUN_DIR`` if there is
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.compare.runspec import import_user_module, read_spec
+from sparsegraph.experiments.compare.runspec import import_user_module, read_spec
 
 __all__ = ["train", "main"]
 
@@ -31,12 +31,12 @@ def train(run_dir: Path) -> dict:
     """Train (or resume) the run in ``run_dir``; returns the trainer's results."""
     import torch
 
-    from experiments.compare.task import ClassificationTask
-    from experiments.config import RunConfig
-    from experiments.lra import load_task
-    from experiments.models import DualEncoderClassifier, SequenceClassifier
-    from experiments.train import Trainer
-    from experiments.train.rng import seed_everything
+    from sparsegraph.experiments.compare.task import ClassificationTask
+    from sparsegraph.experiments.config import RunConfig
+    from sparsegraph.experiments.lra import load_task
+    from sparsegraph.experiments.models import DualEncoderClassifier, SequenceClassifier
+    from sparsegraph.experiments.train import Trainer
+    from sparsegraph.experiments.train.rng import seed_everything
 
     spec = read_spec(run_dir)
     for mod in spec.imports:
@@ -65,7 +65,7 @@ def train(run_dir: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.compare.worker",
+    parser = argparse.ArgumentParser(prog="python -m sparsegraph.experiments.compare.worker",
                                      description="train one run of a comparison (see run.toml)")
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ Generators (ListOps, Pathfinder / Path-X), file loaders (CIFAR-10, Fashion-MNIST
 released ListOps TSVs), an on-disk cache and a uniform :func:`load_task` interface with
 deterministic, resumable batching. Importing this package does not import torch.
 
->>> from experiments.lra import load_task
+>>> from sparsegraph.experiments.lra import load_task
 >>> task = load_task("listops", n_train=2000, n_val=200, n_test=200,
 ...                  min_length=100, max_length=500)          # doctest: +SKIP
 >>> for batch in task.batches("train", 32, seed=0, epoch=0): ...  # doctest: +SKIP

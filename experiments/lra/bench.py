@@ -1,4 +1,4 @@
-"""Measure the LRA generators' speed: ``python -m experiments.lra.bench [--quick]``.
+"""Measure the LRA generators' speed: ``python -m sparsegraph.experiments.lra.bench [--quick]``.
 
 Prints wall-clock and CPU times for ListOps at LRA lengths (100k examples, or 10k with
 ``--quick`` and an extrapolation), Pathfinder-32 (20k images, 2k with ``--quick``) and a

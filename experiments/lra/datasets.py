@@ -28,7 +28,7 @@ Token conventions:
   1.6 GB and AAN 11.7 GB instead of 2.9 GB. :func:`batches` and
   :class:`experiments.lra.torch_data.LRADataset` hand out int64 tensors.
 
-Generated tasks are cached on disk (see :mod:`experiments.lra.cache`).
+Generated tasks are cached on disk (see :mod:`sparsegraph.experiments.lra.cache`).
 """
 
 from __future__ import annotations

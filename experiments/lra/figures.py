@@ -1,7 +1,7 @@
 """Pictures of LRA data: the inputs of the image tasks drawn as the images they are.
 
->>> from experiments.lra import load_task
->>> from experiments.lra.figures import example_grid
+>>> from sparsegraph.experiments.lra import load_task
+>>> from sparsegraph.experiments.lra.figures import example_grid
 >>> task = load_task("pathfinder", difficulty="easy", n_train=100, n_val=10, n_test=10)  # doctest: +SKIP
 >>> example_grid(task["train"], 12).savefig("pathfinder.png")                              # doctest: +SKIP
 
@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from experiments.lra.datasets import Split
+from sparsegraph.experiments.lra.datasets import Split
 
 __all__ = ["example_grid"]
 

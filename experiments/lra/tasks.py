@@ -29,8 +29,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
-from experiments import config as cfgmod
-from experiments.config import OptimConfig, TrainConfig
+from sparsegraph.experiments import config as cfgmod
+from sparsegraph.experiments.config import OptimConfig, TrainConfig
 
 __all__ = [
     "ModelShape", "TaskConfig", "TASKS", "PRESETS", "task_config", "available",
@@ -121,7 +121,7 @@ class TaskConfig:
         ``max_len`` is the longest input in tokens (per document for pair tasks); ``pad_id`` is
         the data's padding id (``None`` for pixel tasks, whose 0 is a black pixel, not padding).
         """
-        from experiments.models import AttentionConfig, ModelConfig
+        from sparsegraph.experiments.models import AttentionConfig, ModelConfig
 
         m = self.model
         return ModelConfig(

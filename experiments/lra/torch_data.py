@@ -1,6 +1,6 @@
 """torch ``Dataset`` wrapper for LRA splits (LRA: Tay et al. 2021).
 
-Kept in its own module so that the rest of :mod:`experiments.lra` imports without torch.
+Kept in its own module so that the rest of :mod:`sparsegraph.experiments.lra` imports without torch.
 For deterministic, resumable batching use :func:`experiments.lra.datasets.batches`.
 """
 

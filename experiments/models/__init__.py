@@ -13,11 +13,11 @@
 See ``docs/models.md``.
 """
 
-from experiments.models.attention import LayoutCache, LayoutStore, RotaryEmbedding, SparseSelfAttention, dense_layout
-from experiments.models.config import AttentionConfig, ModelConfig, Seq2SeqConfig
-from experiments.models.encoder import Encoder, EncoderLayer, EncoderOutput
-from experiments.models.heads import DualEncoderClassifier, MaskedLM, SequenceClassifier
-from experiments.models.seq2seq import DecoderLayer, Seq2Seq
+from sparsegraph.experiments.models.attention import LayoutCache, LayoutStore, RotaryEmbedding, SparseSelfAttention, dense_layout
+from sparsegraph.experiments.models.config import AttentionConfig, ModelConfig, Seq2SeqConfig
+from sparsegraph.experiments.models.encoder import Encoder, EncoderLayer, EncoderOutput
+from sparsegraph.experiments.models.heads import DualEncoderClassifier, MaskedLM, SequenceClassifier
+from sparsegraph.experiments.models.seq2seq import DecoderLayer, Seq2Seq
 
 __all__ = [
     "AttentionConfig",

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-import kernels
-import patterns
+from sparsegraph import kernels
+from sparsegraph import patterns
 from sparsegraph.graph import Provenance
 from sparsegraph.layout import BlockLayout, compile as compile_layout
 

@@ -100,7 +100,7 @@ class AttentionConfig:
     backend: Literal["auto", "torch", "reference", "dense", "triton"] = "auto"
 
     def __post_init__(self) -> None:
-        import patterns  # experiments may import patterns; deferred so config stays cheap to import
+        from sparsegraph import patterns  # experiments may import patterns; deferred so config stays cheap to import
 
         pat = self.pattern
         if isinstance(pat, (list, tuple)):

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from experiments.models.attention import LayoutCache, LayoutStore, RotaryEmbedding, SparseSelfAttention
-from experiments.models.config import ModelConfig
+from sparsegraph.experiments.models.attention import LayoutCache, LayoutStore, RotaryEmbedding, SparseSelfAttention
+from sparsegraph.experiments.models.config import ModelConfig
 from sparsegraph.layout import BlockLayout
 
 __all__ = ["Encoder", "EncoderLayer", "EncoderOutput", "init_weights", "sinusoidal_positions"]

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.models.config import ModelConfig
-from experiments.models.encoder import Encoder, init_weights
+from sparsegraph.experiments.models.config import ModelConfig
+from sparsegraph.experiments.models.encoder import Encoder, init_weights
 
 __all__ = ["SequenceClassifier", "DualEncoderClassifier", "MaskedLM"]
 

@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from experiments.models.config import Seq2SeqConfig
-from experiments.models.encoder import Encoder, init_weights
+from sparsegraph.experiments.models.config import Seq2SeqConfig
+from sparsegraph.experiments.models.encoder import Encoder, init_weights
 
 __all__ = ["Seq2Seq", "DecoderLayer"]
 

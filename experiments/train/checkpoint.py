@@ -11,7 +11,7 @@ one, never a torn mix; stray temporary files are ignored and cleaned up.
 allows it, else a copy), and finds the newest readable checkpoint to resume from.
 
 A checkpoint is a plain dict saved with ``torch.save`` and loaded with ``weights_only=True`` (see
-:mod:`experiments.train.rng` for the generator states it holds).
+:mod:`sparsegraph.experiments.train.rng` for the generator states it holds).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from experiments.atomic_io import atomic_write, atomic_write_bytes, fsync_dir
+from sparsegraph.experiments.atomic_io import atomic_write, atomic_write_bytes, fsync_dir
 
 __all__ = [
     "atomic_write_bytes",

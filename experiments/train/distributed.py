@@ -1,6 +1,6 @@
 """Data-parallel training across processes started by ``torchrun``.
 
-``torchrun --nproc_per_node=N -m experiments.cli train CONFIG.toml`` starts N processes with the
+``torchrun --nproc_per_node=N -m sparsegraph.experiments.cli train CONFIG.toml`` starts N processes with the
 environment variables ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``;
 :func:`init` joins them into a process group (``gloo`` on CPU, ``nccl`` on CUDA) and the trainer
 wraps the model in ``DistributedDataParallel``, which averages gradients across processes during

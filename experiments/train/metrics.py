@@ -105,7 +105,7 @@ class MetricsLog:
         """Drop records with ``step > step`` (and any torn last line), rewriting the file atomically."""
         if not self.enabled or not self.path.exists():
             return
-        from experiments.train.checkpoint import atomic_write_bytes
+        from sparsegraph.experiments.train.checkpoint import atomic_write_bytes
 
         kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= step]
         atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode("utf-8"))

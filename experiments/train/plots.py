@@ -3,7 +3,7 @@
 Left panel: the training loss (the mean over each logging window) and the evaluation loss against
 the step; right panel: the same for the run's tracked metric (``TrainConfig.metric``, accuracy
 for the classifiers), the evaluation split's points marked. The trainer draws it at the end of
-``fit`` (``TrainConfig.plots``); ``python -m experiments.train.plots RUN_DIR`` redraws it, e.g. for
+``fit`` (``TrainConfig.plots``); ``python -m sparsegraph.experiments.train.plots RUN_DIR`` redraws it, e.g. for
 a run still in progress.
 """
 
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.train.metrics import read_metrics
+from sparsegraph.experiments.train.metrics import read_metrics
 
 __all__ = ["plot_run"]
 
@@ -77,7 +77,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, title: str | No
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m experiments.train.plots RUN_DIR", file=sys.stderr)
+        print("usage: python -m sparsegraph.experiments.train.plots RUN_DIR", file=sys.stderr)
         return 2
     try:
         path = plot_run(args[0])

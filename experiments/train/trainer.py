@@ -39,15 +39,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 import torch
 from torch import nn
 
-from experiments import config as cfgmod
-from experiments.config import OptimConfig, RunConfig, TrainConfig
-from experiments.train import distributed as D
-from experiments.train.checkpoint import CheckpointManager, atomic_write_bytes, load_checkpoint
-from experiments.train.metrics import MetricsLog, WeightedMean
-from experiments.train.optim import build_optimizer, build_scheduler
-from experiments.train.progress import ProgressBar
-from experiments.train.rng import rng_state, seed_everything, set_rng_state
-from experiments.train.task import DataSource, Task, metrics_to_floats, to_device
+from sparsegraph.experiments import config as cfgmod
+from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments.train import distributed as D
+from sparsegraph.experiments.train.checkpoint import CheckpointManager, atomic_write_bytes, load_checkpoint
+from sparsegraph.experiments.train.metrics import MetricsLog, WeightedMean
+from sparsegraph.experiments.train.optim import build_optimizer, build_scheduler
+from sparsegraph.experiments.train.progress import ProgressBar
+from sparsegraph.experiments.train.rng import rng_state, seed_everything, set_rng_state
+from sparsegraph.experiments.train.task import DataSource, Task, metrics_to_floats, to_device
 
 __all__ = ["Trainer", "Callback", "autocast_context", "load_model_weights", "CHECKPOINT_FORMAT"]
 
@@ -606,7 +606,7 @@ class Trainer:
             atomic_write_bytes(self.run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
         self.metrics.close()
         if self.is_main and tc.plots:
-            from experiments.train.plots import plot_run
+            from sparsegraph.experiments.train.plots import plot_run
 
             try:
                 plot_run(self.run_dir, title=self.run_cfg.name, metric=tc.metric)

@@ -127,7 +127,7 @@ def compare_table(
             if isinstance(p, str):
                 raise TypeError(
                     f"compare_table needs pattern objects, got the string {p!r}; pass "
-                    f"patterns.get({p!r}) (sparsegraph does not import the pattern library)"
+                    f"sparsegraph.patterns.get({p!r}) (sparsegraph does not import the pattern library)"
                 )
             if not hasattr(p, "build"):
                 raise TypeError(f"patterns must have a build() method, got {type(p).__name__}")
