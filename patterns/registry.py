@@ -174,23 +174,15 @@ def _inspect_pattern(name: str, fn: Callable[..., Any]) -> PatternInfo:
 
 def available() -> list[PatternInfo]:
     """Every registered pattern, sorted by name."""
-    _ensure_builtins()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
 def info(name: str) -> PatternInfo:
     """The registered pattern called ``name``; a ValueError lists the known names otherwise."""
-    _ensure_builtins()
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))
         raise ValueError(f"unknown pattern {name!r}; registered patterns: {known}")
     return _REGISTRY[name]
-
-
-def _ensure_builtins() -> None:
-    # Built-ins register themselves on import of `patterns`; importing here covers callers that
-    # imported only `patterns.registry`.
-    import sparsegraph.patterns.library  # noqa: F401
 
 
 def rng(seed: int, *keys: int | str) -> np.random.Generator:
@@ -236,7 +228,6 @@ class Pattern:
                 f"e.g. {name}:{','.join(m + '=...' for m in missing)}"
             )
         self.params: dict[str, Any] = resolved
-        # Validate parameters now (not first at build time) with a tiny build, when cheap.
 
     @property
     def all_params(self) -> dict[str, Any]:
@@ -499,7 +490,6 @@ def _coerce(value: Any, ann: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         # Prefer an exact type match, then conversions, in declaration order.
         for a in args:
             if a is type(None):
@@ -511,8 +501,8 @@ def _coerce(value: Any, ann: Any, where: str) -> Any:
                 continue
             try:
                 return _coerce(value, a, where)
-            except (TypeError, ValueError) as e:
-                errors.append(str(e))
+            except (TypeError, ValueError):
+                pass
         raise TypeError(f"{where}: got {value!r}, expected {_type_name(ann)}")
     if origin is Literal:
         if value in args:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sparsegraph import patterns
 from analysis_graphs import spectral_reference, undirected
-from sparsegraph.experiments.gallery_specs import GALLERY, SMALL
+from sparsegraph.patterns.examples import GALLERY, SMALL
 from sparsegraph.analysis import analyze
 
 

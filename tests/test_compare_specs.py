@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sparsegraph import patterns
 from sparsegraph.experiments.compare.specs import (BUDGET_BLOCKS, SHORT_NAMES, resolve, resolve_all,
                                        run_label, split_patterns)
-from sparsegraph.experiments.lra.tasks import PRESETS, TASKS, task_config
+from sparsegraph.experiments.lra.recipes import PRESETS, TASKS, get_recipe
 
 # ---------------------------------------------------------------------------------------------
 # split_patterns
@@ -116,7 +116,7 @@ def test_run_labels_are_safe_and_distinct(labels: list[str]) -> None:
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_task_config_builds_a_model_config(task: str, preset: str) -> None:
-    cfg = task_config(task, preset)
+    cfg = get_recipe(task, preset)
     assert cfg.task == task and cfg.preset == preset
     assert cfg.sources, "every configuration says where its numbers come from"
     mc = cfg.model_config(vocab_size=300, pad_id=0, pattern="full", max_len=4096)
@@ -126,14 +126,14 @@ def test_every_task_config_builds_a_model_config(task: str, preset: str) -> None
 
 
 def test_lra_preset_follows_the_repo_configs() -> None:
-    lo = task_config("listops", "lra")
+    lo = get_recipe("listops", "lra")
     assert (lo.model.n_layers, lo.model.d_model, lo.model.d_ff, lo.model.n_heads) == (4, 512, 1024, 8)
     assert (lo.train.steps, lo.train.batch_size) == (5000, 32)
     assert lo.optim.schedule == "rsqrt" and lo.optim.warmup_steps == 1000
     assert lo.optim.lr == pytest.approx(0.05 / 1000 ** 0.5)
     assert lo.optim.betas == (0.9, 0.98) and lo.optim.eps == 1e-9
     assert (lo.data["min_length"], lo.data["max_length"]) == (500, 2000)
-    pf = task_config("pathfinder", "lra")
+    pf = get_recipe("pathfinder", "lra")
     assert pf.data["contour_length"] == 14 and pf.model.pooling == "mean"
     assert (pf.train.steps, pf.train.batch_size) == (62_400, 512)
 
@@ -141,8 +141,8 @@ def test_lra_preset_follows_the_repo_configs() -> None:
 @given(steps=st.integers(1, 10_000), d=st.sampled_from([64, 128, 256]), n_train=st.integers(1, 5000))
 @settings(max_examples=30, deadline=None)
 def test_overrides_change_exactly_what_they_name(steps: int, d: int, n_train: int) -> None:
-    base = task_config("listops", "cpu")
-    cfg = task_config("listops", "cpu", [f"train.steps={steps}", f"model.d_model={d}",
+    base = get_recipe("listops", "cpu")
+    cfg = get_recipe("listops", "cpu", [f"train.steps={steps}", f"model.d_model={d}",
                                          f"data.n_train={n_train}"])
     assert cfg.train.steps == steps and cfg.model.d_model == d and cfg.data["n_train"] == n_train
     assert cfg.optim == base.optim
@@ -159,4 +159,4 @@ def test_overrides_change_exactly_what_they_name(steps: int, d: int, n_train: in
 ])
 def test_bad_task_configs_raise_value_errors(args: tuple, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        task_config(args[0], args[1], list(args[2]))
+        get_recipe(args[0], args[1], list(args[2]))

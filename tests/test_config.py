@@ -12,8 +12,9 @@ from typing import Literal
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from sparsegraph.experiments import config as C
-from sparsegraph.experiments.config import ConfigError, OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments.infra import config as C
+from sparsegraph.experiments.infra.config import ConfigError
+from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
 
 
 @dataclass

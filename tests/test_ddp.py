@@ -44,7 +44,7 @@ def test_two_processes_equal_one(tmp_path: Path) -> None:
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        from sparsegraph.experiments import config as C
+        from sparsegraph.experiments.infra import config as C
         cfg = C.from_dict(tiny.TinyConfig, C.apply_overrides(C.to_dict(tiny.TinyConfig()), overrides[:2], tiny.TinyConfig))
         log = GradLog()
         ref = tiny.make_trainer(tmp_path / "one", cfg, [log], model_kwargs={"dropout": 0.0})

@@ -82,7 +82,7 @@ def test_docs_command_parses(shown: str, argv: list[str], capsys) -> None:
 
 
 def _check_compare_overrides(args: argparse.Namespace) -> None:
-    from sparsegraph.experiments.lra.tasks import task_config
+    from sparsegraph.experiments.lra.recipes import get_recipe
 
     for task in str(args.task).split(","):
-        task_config(task.strip(), args.preset, list(args.overrides))
+        get_recipe(task.strip(), args.preset, list(args.overrides))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from sparsegraph.experiments.lra import cache, datasets, files, listops
+from sparsegraph.experiments.lra.torch_data import LRADataset
 
 # --------------------------------------------------------------------------------------------
 # writers for the real file formats
@@ -401,7 +402,7 @@ def test_torch_batches_and_dataset() -> None:
     np.testing.assert_array_equal(batch["tokens"].numpy(), s.tokens[batch["index"].numpy()])
     np.testing.assert_array_equal(batch["labels"].numpy(), s.labels[batch["index"].numpy()])
     task = datasets.TaskData("toy", {"train": s, "val": s, "test": s}, 256, 3, None, False)
-    ds = task.torch_dataset("train")
+    ds = LRADataset(task["train"])
     item = ds[5]
     assert len(ds) == 23 and item["tokens"].dtype == torch.int64
     assert item["tokens"].tolist() == [15, 16, 17] and int(item["label"]) == 2

@@ -10,8 +10,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from sparsegraph.experiments.mlm import (
-    IGNORE_INDEX, ByteTokenizer, MLMData, MLMDataConfig, MLMTask, find_text_files, load_tokenizer,
+from sparsegraph.experiments.text.mlm import (
+    IGNORE_INDEX, ByteTokenizer, MLMData, MLMDataConfig, MLMObjective, find_text_files, load_tokenizer,
     mask_tokens, stdlib_text_files,
 )
 
@@ -130,13 +130,13 @@ def test_mlm_task_loss_is_cross_entropy_at_the_chosen_positions() -> None:
             return self.table(ids)
 
     m = Random()
-    loss, metrics = MLMTask().loss_and_metrics(m, batch)
+    loss, metrics = MLMObjective().loss_and_metrics(m, batch)
     logits = m(batch["input_ids"], batch["padding_mask"])
     sel = batch["labels"] != IGNORE_INDEX
     want = torch.nn.functional.cross_entropy(logits[sel], batch["labels"][sel])
     torch.testing.assert_close(loss, want)
     assert metrics["count"] == int(sel.sum()) > 0
-    assert MLMTask().num_tokens(batch) == int((~batch["padding_mask"]).sum())
+    assert MLMObjective().num_tokens(batch) == int((~batch["padding_mask"]).sum())
 
 
 def test_text_files_and_stdlib_corpus(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The max-length search of ``experiments.throughput`` against synthetic memory curves.
+"""The max-length search of ``experiments.measure.throughput`` against synthetic memory curves.
 
 The script itself measures (it is not a test); its search logic is checked here: whatever the
 memory curve ``peak(n) = a + b n + c n^2``, the search must bracket the true limit to the asked
@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsegraph.experiments.throughput import (BLOCK, GIB, Search, Trial, _fit_limit, maxlen_ratios, maxlen_table,
+from sparsegraph.experiments.measure.throughput import (BLOCK, GIB, Search, Trial, _fit_limit, maxlen_ratios, maxlen_table,
                                    search_max_len)
 
 

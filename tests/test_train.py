@@ -16,7 +16,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
 from sparsegraph.experiments.train import Callback, Trainer, load_model_weights
 from sparsegraph.experiments.train.checkpoint import load_checkpoint
 from sparsegraph.experiments.train.metrics import read_metrics
@@ -63,7 +63,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path: Path) -> None:
     killed = subprocess.Popen([sys.executable, SCRIPT, str(tmp_path / "run"), "--kill-after", "15", *common],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # The uninterrupted reference runs here meanwhile (same code, one thread, same seed).
-    from sparsegraph.experiments import config as C
+    from sparsegraph.experiments.infra import config as C
     ref_cfg = C.from_dict(tiny.TinyConfig, C.apply_overrides(C.to_dict(tiny.TinyConfig()), overrides, tiny.TinyConfig))
     ref = tiny.make_trainer(tmp_path / "ref", ref_cfg)
     ref.fit()
@@ -271,7 +271,7 @@ def test_bad_batch_geometry(tmp_path: Path) -> None:
         TrainConfig(batch_size=10, grad_accum=4)
     with pytest.raises(ValueError, match=r"yields no full batch of 200 examples"):
         tiny.make_trainer(tmp_path, cfg(batch_size=200)).fit()
-    with pytest.raises(TypeError, match=r"task must have a loss_and_metrics"):
+    with pytest.raises(TypeError, match=r"objective must have a loss_and_metrics"):
         Trainer(tiny.TinyClassifier(), object(), tiny.ToyData(), train=TrainConfig(), optim=OptimConfig(),
                 run=RunConfig(device="cpu"), run_dir=tmp_path)
 

@@ -145,9 +145,9 @@ def test_fine_tuning_needs_the_same_vocabulary(tmp_path: Path, capsys) -> None:
 
 
 def test_lra_preset_supplies_defaults_and_the_config_wins() -> None:
-    from sparsegraph.experiments.lra.tasks import task_config
+    from sparsegraph.experiments.lra.recipes import get_recipe
 
-    tc = task_config("listops", "cpu")
+    tc = get_recipe("listops", "cpu")
     raw = {"data": {"task": "listops", "preset": "cpu", "params": {"n_train": 50}}, "train": {"steps": 7},
            "model": {"n_layers": 1}}
     base, model_raw = train_cmd.parse_config(raw, ["optim.lr=0.5"])

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from sparsegraph.experiments.config import OptimConfig
+from sparsegraph.experiments.train.config import OptimConfig
 from sparsegraph.experiments.train.optim import build_optimizer, build_scheduler, lr_factor, param_groups
 
 

@@ -27,8 +27,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sparsegraph.experiments import config as cfgmod  # noqa: E402
-from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig  # noqa: E402
+from sparsegraph.experiments.infra import config as cfgmod  # noqa: E402
+from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig  # noqa: E402
 from sparsegraph.experiments.train import Callback, Trainer  # noqa: E402
 from sparsegraph.experiments.train.rng import seed_everything  # noqa: E402
 

@@ -1,15 +1,10 @@
-"""Helpers shared by the ``sparsegraph`` subcommands: user pattern imports, ``--n`` lists, graphs."""
+"""Helpers shared by the ``sparsegraph`` subcommands: the ``--import`` option, ``--n`` lists, graphs."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import os
-import sys
-from pathlib import Path
 
-from sparsegraph.experiments.cli import CliError
+from sparsegraph.experiments.infra.user_modules import import_user_modules
 
 
 def add_import_argument(parser: argparse.ArgumentParser) -> None:
@@ -19,55 +14,6 @@ def add_import_argument(parser: argparse.ArgumentParser) -> None:
         help="import a module (e.g. my_patterns) or a .py file (e.g. ./my_patterns.py) first, so "
              "the patterns it @register's can be used; repeatable",
     )
-
-
-def import_user_modules(names: list[str]) -> None:
-    """Import each of ``names``: a path to a ``.py`` file, or a module name on ``sys.path``.
-
-    The current directory is put on ``sys.path`` (console scripts leave it out), so a module
-    next to the user resolves. A missing file or module, or an exception inside the user's code,
-    becomes a one-line ``CliError``.
-    """
-    for name in names:
-        if name.endswith(".py") or os.sep in name or Path(name).is_file():
-            _import_file(Path(name))
-            continue
-        cwd = os.getcwd()
-        if cwd not in sys.path:
-            sys.path.insert(0, cwd)
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and name.startswith(e.name):
-                raise CliError(
-                    f"cannot import {name!r}: no such module; pass a module on the Python path or a "
-                    "path to a .py file"
-                ) from None
-            raise CliError(f"importing {name!r} failed: {type(e).__name__}: {e}") from None
-        except Exception as e:  # the user's module raised while registering
-            raise CliError(f"importing {name!r} failed: {type(e).__name__}: {e}") from None
-
-
-def _import_file(path: Path) -> None:
-    if not path.is_file():
-        raise FileNotFoundError(f"--import: no such file {str(path)!r}")
-    resolved = path.resolve()
-    for module in list(sys.modules.values()):
-        # already imported (as a module or by an earlier --import): registering again would clash
-        file = getattr(module, "__file__", None)
-        if file and Path(file).resolve() == resolved:
-            return
-    mod_name = f"sparsegraph_user_{path.stem}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise CliError(f"--import: cannot load {str(path)!r} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as e:
-        del sys.modules[mod_name]
-        raise CliError(f"importing {str(path)!r} failed: {type(e).__name__}: {e}") from None
 
 
 def parse_ns(text: str) -> list[int]:

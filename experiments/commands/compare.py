@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sparsegraph.experiments.compare import CompareOptions, resolve_all, run_compare, split_patterns
-    from sparsegraph.experiments.compare.runspec import import_user_module
-    from sparsegraph.experiments.lra.tasks import PRESETS, TASKS, task_config
+    from sparsegraph.experiments.infra.user_modules import absolute_imports, import_user_modules
+    from sparsegraph.experiments.lra.recipes import PRESETS, TASKS, get_recipe
     from sparsegraph.experiments.models.config import BACKENDS
 
     tasks = [t.strip() for t in args.task.split(",")]
@@ -88,20 +88,19 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--jobs {args.jobs}: expected an int >= 1")
     if args.backend not in BACKENDS:
         raise ValueError(f"--backend {args.backend!r}: expected one of {', '.join(BACKENDS)}")
-    for mod in args.imports:
-        import_user_module(mod)
+    import_user_modules(args.imports)
     entries = split_patterns(args.patterns) if args.patterns is not None else []
     entries += [p.strip() for p in args.pattern_list]
     if not entries:
         entries = ["full", "bigbird", "longformer"]
     for t in tasks:  # check every override and pattern spec before any data is generated
-        cfg = task_config(t, args.preset, args.overrides)
+        cfg = get_recipe(t, args.preset, args.overrides)
         resolve_all(entries, length=max(cfg.model.block_size * 2, 256), block=cfg.model.block_size,
                     pooling=cfg.model.pooling)
     opts = CompareOptions(
         tasks=tasks, entries=entries, preset=args.preset, seeds=list(range(args.seeds)),
         overrides=list(args.overrides), out=args.out, data_dir=args.data_dir,
-        cache_dir=args.cache_dir, backend=args.backend, imports=list(args.imports),
+        cache_dir=args.cache_dir, backend=args.backend, imports=absolute_imports(args.imports),
         threads=args.threads, jobs=args.jobs, sweep=args.sweep, plots=args.plots,
         command="sparsegraph compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         if len(sys.argv) > 1 and sys.argv[1] == "compare" else "sparsegraph compare",

@@ -5,7 +5,7 @@
     sparsegraph pretrain --demo --resume              # continue runs/pretrain-demo after a kill
 
 The model is :class:`experiments.models.MaskedLM` (encoder + tied-embedding MLM head) with the
-attention pattern of ``[model.attention]``; the data is :class:`experiments.mlm.MLMData` (byte-level
+attention pattern of ``[model.attention]``; the data is :class:`experiments.text.mlm.MLMData` (byte-level
 by default, BERT masking); the loop is :class:`experiments.train.Trainer` (checkpoints, exact
 ``--resume``, ``metrics.jsonl``, best checkpoint by validation MLM loss). The encoder of
 ``runs/<name>/checkpoints/best.pt`` then initialises a classifier:
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparsegraph.experiments import config as cfgmod
-from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig
-from sparsegraph.experiments.mlm_config import MLMDataConfig
+from sparsegraph.experiments.infra import config as cfgmod
+from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments.text.mlm_config import MLMDataConfig
 
 HELP = "masked-LM pretraining on text files (or --demo: Python's own standard library)"
 
@@ -134,7 +134,7 @@ def resolve_config(raw: dict[str, Any], overrides: list[str] = ()) -> tuple[Pret
     """Type the raw tables (with ``overrides``) into a :class:`PretrainConfig`; returns it and the
     tokenizer. The model's vocabulary, padding id and length come from the tokenizer and the data
     unless the config sets them (a conflicting setting is an error)."""
-    from sparsegraph.experiments.mlm import load_tokenizer
+    from sparsegraph.experiments.text.mlm import load_tokenizer
     from sparsegraph.experiments.models import ModelConfig
 
     @dataclass
@@ -152,8 +152,8 @@ def resolve_config(raw: dict[str, Any], overrides: list[str] = ()) -> tuple[Pret
     model_raw = dict(model_raw)
     for key, value in (("vocab_size", tok.vocab_size), ("pad_id", tok.pad_id), ("max_len", base.data.max_length)):
         given = model_raw.get(key)
-        if isinstance(given, cfgmod._Raw):
-            given = cfgmod._convert(given, int, f"model.{key}")
+        if isinstance(given, cfgmod.RawValue):
+            given = cfgmod.convert(given, int, f"model.{key}")
             model_raw[key] = given
         if given is None:
             model_raw[key] = value
@@ -167,7 +167,7 @@ def resolve_config(raw: dict[str, Any], overrides: list[str] = ()) -> tuple[Pret
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsegraph.experiments.mlm import MLMData, MLMTask
+    from sparsegraph.experiments.text.mlm import MLMData, MLMObjective
     from sparsegraph.experiments.models import MaskedLM
     from sparsegraph.experiments.train import Trainer
     from sparsegraph.experiments.train import distributed as D
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         seed_everything(cfg.run.seed, "model")
         model = MaskedLM(cfg.model)
-        trainer = Trainer(model, MLMTask(), data, train=cfg.train, optim=cfg.optim, run=cfg.run,
+        trainer = Trainer(model, MLMObjective(), data, train=cfg.train, optim=cfg.optim, run=cfg.run,
                           config=cfg, dist=dist)
         results = trainer.fit(resume=args.resume)
         if dist.is_main:

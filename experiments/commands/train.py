@@ -5,7 +5,7 @@
     sparsegraph train --resume --name NAME          # continue runs/NAME with its saved config.toml
     torchrun --nproc_per_node=2 -m sparsegraph.experiments.cli train CONFIG.toml   # data-parallel
 
-``CONFIG.toml`` has the tables ``[run]`` (:class:`~experiments.config.RunConfig`), ``[data]``
+``CONFIG.toml`` has the tables ``[run]`` (:class:`~experiments.train.config.RunConfig`), ``[data]``
 (:class:`DataConfig`), ``[model]`` (:class:`experiments.models.ModelConfig`; its ``vocab_size``,
 ``pad_id`` and ``max_len`` default to the data's), ``[optim]``, ``[train]`` and ``[init]``
 (:class:`InitConfig`). The model is a :class:`~experiments.models.SequenceClassifier` (a
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparsegraph.experiments import config as cfgmod
-from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments.infra import config as cfgmod
+from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
 
 HELP = "train a classifier on an LRA task or a text folder (resumable, data-parallel with torchrun)"
 
@@ -41,8 +41,8 @@ class DataConfig:
 
     ``task``: an LRA task of :func:`experiments.lra.load_task` (``listops``, ``pathfinder``,
     ``pathx``, ``image``, ``fashion_mnist``, ``text``, ``retrieval``) or ``text_folder``
-    (:func:`experiments.textfolder.load_text_folder`). ``preset`` (LRA tasks): ``lra`` (the
-    paper/repository settings) or ``cpu`` (minutes on 2 cores) from :mod:`sparsegraph.experiments.lra.tasks`
+    (:func:`experiments.text.folder.load_text_folder`). ``preset`` (LRA tasks): ``lra`` (the
+    paper/repository settings) or ``cpu`` (minutes on 2 cores) from :mod:`sparsegraph.experiments.lra.recipes`
     supplies the defaults of ``params``, ``[model]``, ``[optim]`` and ``[train]``; the config's own
     values win. ``data_dir``: the task's files (the folder for ``text_folder``; generated tasks need
     none). ``params``: keyword parameters of ``load_task`` (e.g. ``{n_train = 2000, min_length =
@@ -64,9 +64,9 @@ class DataConfig:
 
         valid = (*TASKS, TEXT_FOLDER)
         if self.task not in valid:
-            raise ValueError(f"data.task must be one of {list(valid)}{cfgmod._suggest(self.task, valid)}, got {self.task!r}")
+            raise ValueError(f"data.task must be one of {list(valid)}{cfgmod.suggest(self.task, valid)}, got {self.task!r}")
         if self.preset not in ("", "lra", "cpu"):
-            raise ValueError(f"data.preset must be '', 'lra' or 'cpu'{cfgmod._suggest(self.preset, ('lra', 'cpu'))}, got {self.preset!r}")
+            raise ValueError(f"data.preset must be '', 'lra' or 'cpu'{cfgmod.suggest(self.preset, ('lra', 'cpu'))}, got {self.preset!r}")
         if self.preset and self.task == TEXT_FOLDER:
             raise ValueError("data.preset applies to the LRA tasks, not to data.task = 'text_folder'")
         if self.task == TEXT_FOLDER and not self.data_dir:
@@ -143,7 +143,7 @@ def read_raw(args: argparse.Namespace) -> dict[str, Any]:
 def load_data(cfg: DataConfig) -> Any:
     """The task's :class:`experiments.lra.TaskData`."""
     if cfg.task == TEXT_FOLDER:
-        from sparsegraph.experiments.textfolder import load_text_folder
+        from sparsegraph.experiments.text.folder import load_text_folder
 
         return load_text_folder(cfg.data_dir, max_length=cfg.max_length, val_fraction=cfg.val_fraction,
                                 tokenizer=cfg.tokenizer)
@@ -163,12 +163,12 @@ def resolve_model(model_raw: dict[str, Any], data: Any, init_state: dict[str, An
         saved = (init_state.get("config") or {}).get("model")
         if isinstance(saved, dict):
             merged = {k: v for k, v in saved.items() if k != "max_len"}
-    merged = cfgmod._merge(ModelConfig, merged, model_raw) if merged else dict(model_raw)
+    merged = cfgmod.merge(ModelConfig, merged, model_raw) if merged else dict(model_raw)
     facts = {"vocab_size": data.vocab_size, "max_len": data.seq_len}
     for key, value in facts.items():
         given = merged.get(key)
-        if isinstance(given, cfgmod._Raw):
-            given = merged[key] = cfgmod._convert(given, int, f"model.{key}")
+        if isinstance(given, cfgmod.RawValue):
+            given = merged[key] = cfgmod.convert(given, int, f"model.{key}")
         if given is None:
             merged[key] = value
         elif key == "vocab_size" and given != value:
@@ -197,27 +197,27 @@ def parse_config(raw: dict[str, Any], overrides: list[str]) -> tuple[_Schema, di
 
 
 def _apply_preset(raw: dict[str, Any], model_raw: dict[str, Any]) -> dict[str, Any]:
-    """Lay the config's tables over the defaults of ``experiments.lra.tasks.task_config(task,
+    """Lay the config's tables over the defaults of ``experiments.lra.recipes.get_recipe(task,
     preset)`` (in place for ``raw``; returns the model table)."""
-    from sparsegraph.experiments.lra.tasks import task_config
+    from sparsegraph.experiments.lra.recipes import get_recipe
     from sparsegraph.experiments.models import ModelConfig
 
     data = raw["data"]
-    task = cfgmod._convert(data.get("task", DataConfig.task), str, "data.task")
-    preset = cfgmod._convert(data["preset"], str, "data.preset")
+    task = cfgmod.convert(data.get("task", DataConfig.task), str, "data.task")
+    preset = cfgmod.convert(data["preset"], str, "data.preset")
     DataConfig(task=task, preset=preset, data_dir=str(data.get("data_dir", "")) or "x")  # validate early
-    tc = task_config(task, preset)
+    tc = get_recipe(task, preset)
     params = data.get("params", {})
     if not isinstance(params, dict):
         raise cfgmod.ConfigError(f"config key 'data.params': expected a table, got {params!r}")
     data["params"] = {**tc.data, **params}
-    raw["train"] = cfgmod._merge(TrainConfig, cfgmod.to_dict(tc.train), raw.get("train", {}))
-    raw["optim"] = cfgmod._merge(OptimConfig, cfgmod.to_dict(tc.optim), raw.get("optim", {}))
+    raw["train"] = cfgmod.merge(TrainConfig, cfgmod.to_dict(tc.train), raw.get("train", {}))
+    raw["optim"] = cfgmod.merge(OptimConfig, cfgmod.to_dict(tc.optim), raw.get("optim", {}))
     m = tc.model
     shape = {"d_model": m.d_model, "n_layers": m.n_layers, "n_heads": m.n_heads, "d_ff": m.d_ff,
              "dropout": float(m.dropout), "position": m.position, "pooling": m.pooling,
              "attention": {"block_size": m.block_size}}
-    return cfgmod._merge(ModelConfig, shape, model_raw)
+    return cfgmod.merge(ModelConfig, shape, model_raw)
 
 
 def resolve_config(raw: dict[str, Any], overrides: list[str]) -> tuple[TrainCommandConfig, Any, dict | None]:
@@ -250,7 +250,7 @@ def build_classifier(cfg: TrainCommandConfig, data: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsegraph.experiments.compare.task import ClassificationTask
+    from sparsegraph.experiments.train.classification import ClassificationObjective
     from sparsegraph.experiments.train import Trainer, load_model_weights
     from sparsegraph.experiments.train import distributed as D
 
@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
             baseline = data.majority_baseline(cfg.train.test_split) if cfg.train.test_split in data.splits else None
             print(f"train {cfg.run.name}: {data.summary()}; pattern {cfg.model.attention.pattern!r}"
                   + (f"; majority-class baseline {baseline:.3f}" if baseline is not None else ""), file=sys.stderr)
-        trainer = Trainer(model, ClassificationTask(pair=data.is_pair), data, train=cfg.train, optim=cfg.optim,
+        trainer = Trainer(model, ClassificationObjective(pair=data.is_pair), data, train=cfg.train, optim=cfg.optim,
                           run=cfg.run, config=cfg, dist=dist)
         results = trainer.fit(resume=args.resume)
         if dist.is_main:

@@ -5,7 +5,7 @@ report accuracy, speed, memory and each graph's measurements side by side (docs/
 - :mod:`sparsegraph.experiments.compare.graphs` — each pattern's graph at the task's length, its metrics;
 - :mod:`sparsegraph.experiments.compare.runner` — the comparison (data, runs, resume, sweep, reports);
 - :mod:`sparsegraph.experiments.compare.worker` — one (pattern, seed) run, in its own process;
-- :mod:`sparsegraph.experiments.compare.task` — the classification task the trainer optimises;
+- :mod:`sparsegraph.experiments.train.classification` — the classification task the trainer optimises;
 - :mod:`sparsegraph.experiments.compare.sweep` — speed/memory of one attention layer against length;
 - :mod:`sparsegraph.experiments.compare.results` — records, summaries, ``results.json/csv/md``;
 - :mod:`sparsegraph.experiments.compare.plots` — the figures.

@@ -2,7 +2,7 @@
 
 For each task (in order):
 
-1. build its :class:`~experiments.lra.tasks.TaskConfig` (preset + ``--set`` overrides) and load
+1. build its :class:`~experiments.lra.recipes.Recipe` (preset + ``--set`` overrides) and load
    its data (generated tasks are generated once and cached; the majority-class baseline is
    computed on the val and test splits);
 2. resolve each pattern entry to a full spec for the model's padded length (printed), build its
@@ -36,12 +36,11 @@ from sparsegraph.experiments.compare import graphs as graphmod
 from sparsegraph.experiments.compare import results as resmod
 from sparsegraph.experiments.compare.specs import PatternChoice, resolve_all, run_label
 from sparsegraph.experiments.compare.runspec import RUN_FILE, RunSpec, read_spec, write_spec
-from sparsegraph.experiments.lra.tasks import TaskConfig, task_config
+from sparsegraph.experiments.lra.recipes import Recipe, get_recipe
 from sparsegraph.experiments.train.progress import format_duration as _fmt_time
 
 __all__ = ["CompareOptions", "run_compare", "default_out_dir"]
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -85,7 +84,7 @@ class _Log:
 @dataclass
 class _Prepared:
     name: str
-    config: TaskConfig
+    config: Recipe
     length: int          # padded attention length (CLS included)
     seq_len: int         # input tokens per sequence
     baseline: dict[str, float]
@@ -97,7 +96,7 @@ class _Prepared:
 def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
     from sparsegraph.experiments.lra import load_task
 
-    cfg = task_config(task, opts.preset, opts.overrides)
+    cfg = get_recipe(task, opts.preset, opts.overrides)
     log(f"{task}: {cfg.describe()}")
     log(f"{task}: loading data (generated tasks are generated once and cached)")
     data = load_task(task, data_dir=opts.data_dir or None, cache_dir=opts.cache_dir or None,
@@ -123,7 +122,7 @@ def _run_dir(out: Path, task: str, label: str, seed: int) -> Path:
 
 
 def _check_same(run_dir: Path, spec: RunSpec) -> None:
-    from sparsegraph.experiments import config as cfgmod
+    from sparsegraph.experiments.infra import config as cfgmod
 
     try:
         old = read_spec(run_dir)
@@ -147,10 +146,10 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # The worker imports this checkout's packages even when it is not installed.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
+    # The workers import the installed sparsegraph (editable or wheel): nothing is put on
+    # PYTHONPATH, so a foreign top-level `kernels` or `patterns` on the user's path is never shadowed
+    # and never shadows ours.
+    return dict(os.environ)
 
 
 def _add_wall(run_dir: Path, seconds: float) -> float:

@@ -13,10 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparsegraph.experiments import config as cfgmod
-from sparsegraph.experiments.lra.tasks import TaskConfig
+from sparsegraph.experiments.infra import config as cfgmod
+from sparsegraph.experiments.lra.recipes import Recipe
 
-__all__ = ["RunSpec", "RUN_FILE", "read_spec", "write_spec", "import_user_module"]
+__all__ = ["RunSpec", "RUN_FILE", "read_spec", "write_spec"]
 
 #: The file in a run directory that says what the run is.
 RUN_FILE = "run.toml"
@@ -39,7 +39,7 @@ class RunSpec:
         threads: torch intra-op threads (0 = torch's default).
     """
 
-    task: TaskConfig
+    task: Recipe
     label: str
     spec: str
     seed: int
@@ -68,28 +68,3 @@ def write_spec(spec: RunSpec, run_dir: str | os.PathLike[str]) -> None:
 def read_spec(run_dir: str | os.PathLike[str]) -> RunSpec:
     """Read ``run.toml`` back into a :class:`RunSpec`."""
     return cfgmod.load(RunSpec, Path(run_dir) / RUN_FILE)
-
-
-def import_user_module(name: str) -> None:
-    """Import a module by name, or a ``.py`` file by path (its ``@register`` calls run)."""
-    import importlib
-    import importlib.util
-
-    if name.endswith(".py") or os.sep in name:
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"--import {name!r}: no such file")
-        mod_name = "sparsegraph_user_" + re.sub(r"\W", "_", path.stem)
-        if mod_name in sys.modules:
-            return
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"--import {name!r}: cannot import this file as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
-        return
-    try:
-        importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        raise ValueError(f"--import {name!r}: {e}") from None

@@ -90,10 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     req = json.loads(Path(args[0]).read_text())
     import torch
 
-    from sparsegraph.experiments.compare.runspec import import_user_module
+    from sparsegraph.experiments.infra.user_modules import import_user_modules
 
-    for mod in req.get("imports", []):
-        import_user_module(mod)
+    import_user_modules(req.get("imports", []))
     if req.get("threads"):
         torch.set_num_threads(int(req["threads"]))
     rows = []

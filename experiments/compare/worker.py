@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from sparsegraph.experiments.compare.runspec import import_user_module, read_spec
+from sparsegraph.experiments.compare.runspec import read_spec
+from sparsegraph.experiments.infra.user_modules import import_user_modules
 
 __all__ = ["train", "main"]
 
@@ -31,16 +32,15 @@ def train(run_dir: Path) -> dict:
     """Train (or resume) the run in ``run_dir``; returns the trainer's results."""
     import torch
 
-    from sparsegraph.experiments.compare.task import ClassificationTask
-    from sparsegraph.experiments.config import RunConfig
+    from sparsegraph.experiments.train.classification import ClassificationObjective
+    from sparsegraph.experiments.train.config import RunConfig
     from sparsegraph.experiments.lra import load_task
     from sparsegraph.experiments.models import DualEncoderClassifier, SequenceClassifier
     from sparsegraph.experiments.train import Trainer
     from sparsegraph.experiments.train.rng import seed_everything
 
     spec = read_spec(run_dir)
-    for mod in spec.imports:
-        import_user_module(mod)
+    import_user_modules(spec.imports)
     if spec.threads:
         torch.set_num_threads(spec.threads)
     data = load_task(spec.task.task, data_dir=spec.data_dir or None,
@@ -59,7 +59,7 @@ def train(run_dir: Path) -> dict:
     mode = os.environ.get("SPARSEGRAPH_PROGRESS", "")
     if mode:  # set by the runner when several runs share the terminal: plain lines, no bar
         train_cfg = dataclasses.replace(train_cfg, progress=mode)
-    trainer = Trainer(model, ClassificationTask(pair=data.is_pair), data, train=train_cfg,
+    trainer = Trainer(model, ClassificationObjective(pair=data.is_pair), data, train=train_cfg,
                       optim=spec.task.optim, run=run, config=spec, run_dir=run_dir)
     return trainer.fit(resume=True)
 

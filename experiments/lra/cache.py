@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from sparsegraph.experiments.atomic_io import atomic_write
+from sparsegraph.experiments.infra.atomic import atomic_write
 
 __all__ = ["default_cache_dir", "cache_key", "cache_path", "save", "load", "cached",
            "content_hash", "ENV_VAR"]

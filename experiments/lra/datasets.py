@@ -121,12 +121,6 @@ class TaskData:
     def steps_per_epoch(self, split: str, batch_size: int, drop_last: bool = False) -> int:
         return steps_per_epoch(len(self[split]), batch_size, drop_last)
 
-    def torch_dataset(self, split: str) -> Any:
-        """A ``torch.utils.data.Dataset`` over ``split`` (items are dicts of int64 tensors)."""
-        from .torch_data import LRADataset
-
-        return LRADataset(self[split])
-
     def summary(self) -> str:
         sizes = ", ".join(f"{k} {len(v)}" for k, v in self.splits.items())
         return (f"{self.name}: {sizes}; seq_len {self.seq_len}{' x2' if self.is_pair else ''}, "

@@ -21,16 +21,18 @@ import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import torch
+from torch import nn
 
-from sparsegraph.experiments.atomic_io import atomic_write, atomic_write_bytes, fsync_dir
+from sparsegraph.experiments.infra.atomic import atomic_write, atomic_write_bytes, fsync_dir
 
 __all__ = [
     "atomic_write_bytes",
     "save_checkpoint",
     "load_checkpoint",
+    "load_model_weights",
     "CheckpointManager",
 ]
 
@@ -151,3 +153,73 @@ class CheckpointManager:
             except ValueError:
                 continue
         return None
+
+
+def load_model_weights(
+    model: nn.Module,
+    checkpoint: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    prefix: str = "",
+    target_prefix: str = "",
+    strict: bool = True,
+    tile: Sequence[str] = (),
+) -> list[str]:
+    """Copy the tensors under ``prefix`` in a checkpoint's ``model`` state into ``model`` (under
+    ``target_prefix``). Returns the names loaded.
+
+    Used for fine-tuning: ``prefix="encoder."`` takes a pretrained MLM model's encoder into a
+    classifier's encoder (``target_prefix="encoder."``). Only tensors are copied: non-tensor state
+    (e.g. the identity of an attention layout) stays the target model's, so a model can be
+    fine-tuned with another attention graph than it was pretrained with.
+
+    ``tile``: ``fnmatch`` patterns of (target) names whose first dimension may be *longer* in the
+    model than in the checkpoint; their pretrained rows are repeated to fill it — how Longformer
+    (Beltagy et al. 2020, §5) extends RoBERTa's 512 learned position embeddings to 4,096 positions.
+
+    With ``strict``, every tensor of ``model`` under ``target_prefix`` must be found with the same
+    shape (after tiling); a missing name or a shape mismatch is a ``ValueError`` naming them.
+    """
+    import fnmatch
+
+    state = load_checkpoint(checkpoint) if not isinstance(checkpoint, Mapping) else checkpoint
+    src = state.get("model", state)
+    if not isinstance(src, Mapping):
+        raise ValueError("checkpoint has no 'model' state dict")
+    picked = {
+        target_prefix + k[len(prefix):]: v for k, v in src.items()
+        if k.startswith(prefix) and isinstance(v, torch.Tensor)
+    }
+    if not picked:
+        raise ValueError(
+            f"checkpoint has no weights under prefix {prefix!r}; its keys start with "
+            f"{sorted({k.split('.')[0] for k in src})}"
+        )
+    own = {k: v for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+    for k, v in list(picked.items()):
+        if k in own and any(fnmatch.fnmatchcase(k, pat) for pat in tile):
+            want = own[k].shape
+            if v.dim() >= 1 and v.shape[1:] == want[1:] and 0 < v.shape[0] < want[0]:
+                reps = -(-want[0] // v.shape[0])
+                picked[k] = v.repeat(reps, *([1] * (v.dim() - 1)))[: want[0]]
+    targets = {k for k in own if k.startswith(target_prefix)}
+    missing = sorted(targets - picked.keys())
+    unexpected = sorted(picked.keys() - own.keys())
+    mismatched = [
+        f"{k}: checkpoint {tuple(picked[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(picked.keys() & own.keys())
+        if picked[k].shape != own[k].shape
+    ]
+    if strict and (missing or unexpected or mismatched):
+        parts = []
+        if missing:
+            parts.append(f"missing from the checkpoint: {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            parts.append(f"not in the model: {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
+        if mismatched:
+            parts.append(f"shape mismatch: {mismatched[:8]}")
+        raise ValueError("cannot load the checkpoint weights: " + "; ".join(parts))
+    loadable = {k: v for k, v in picked.items() if k in own and own[k].shape == v.shape}
+    with torch.no_grad():
+        for k, v in loadable.items():
+            own[k].copy_(v)
+    return sorted(loadable)

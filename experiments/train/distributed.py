@@ -40,7 +40,6 @@ __all__ = [
     "shard_bounds",
     "shard",
     "batch_size_of",
-    "all_reduce_sum",
     "all_gather_objects",
     "check_same",
     "model_fingerprint",
@@ -167,16 +166,6 @@ def shard(batch: Any, parts: int, index: int) -> Any:
     """Part ``index`` of ``batch`` split into ``parts`` contiguous parts along the batch dimension."""
     lo, hi = shard_bounds(batch_size_of(batch), parts, index)
     return _slice(batch, lo, hi)
-
-
-def all_reduce_sum(values: dict[str, float], device: torch.device) -> dict[str, float]:
-    """Sum each value over all ranks (identity for one process). Keys must agree across ranks."""
-    if not (dist.is_available() and dist.is_initialized()) or not values:
-        return dict(values)
-    keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return dict(zip(keys, t.tolist()))
 
 
 def all_gather_objects(obj: Any) -> list[Any]:

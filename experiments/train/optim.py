@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from sparsegraph.experiments.config import OptimConfig
+from sparsegraph.experiments.train.config import OptimConfig
 
 __all__ = ["param_groups", "build_optimizer", "lr_factor", "build_scheduler"]
 

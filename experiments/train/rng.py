@@ -4,7 +4,7 @@ Training draws random numbers from torch's global generator (dropout, anything a
 and possibly from Python's and NumPy's. :func:`seed_everything` seeds all three from the run seed;
 :func:`rng_state` / :func:`set_rng_state` capture and restore them in a checkpoint, so a resumed
 run continues the very same streams. Data order and MLM masking do not use these global generators:
-they are computed from ``(seed, epoch, index)`` (see :mod:`sparsegraph.experiments.mlm`).
+they are computed from ``(seed, epoch, index)`` (see :mod:`sparsegraph.experiments.text.mlm`).
 """
 
 from __future__ import annotations

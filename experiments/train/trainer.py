@@ -6,7 +6,7 @@ One optimizer step (``train.batch_size`` examples, the *global* batch)::
     batch  = next global batch from data.batches("train", B, seed, epoch, start_step)
     shard  = this process's contiguous 1/world_size of it           (distributed.shard)
     for each of the grad_accum micro-batches of the shard:
-        loss, metrics = task.loss_and_metrics(model, micro)        (under autocast if bf16/fp16)
+        loss, metrics = objective.loss_and_metrics(model, micro)        (under autocast if bf16/fp16)
         (loss / grad_accum).backward()                              (DDP averages over processes)
     clip the global gradient norm to clip_norm; AdamW step; scheduler step
 
@@ -39,15 +39,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 import torch
 from torch import nn
 
-from sparsegraph.experiments import config as cfgmod
-from sparsegraph.experiments.config import OptimConfig, RunConfig, TrainConfig
+from sparsegraph.experiments.infra import config as cfgmod
+from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
 from sparsegraph.experiments.train import distributed as D
 from sparsegraph.experiments.train.checkpoint import CheckpointManager, atomic_write_bytes, load_checkpoint
 from sparsegraph.experiments.train.metrics import MetricsLog, WeightedMean
 from sparsegraph.experiments.train.optim import build_optimizer, build_scheduler
 from sparsegraph.experiments.train.progress import ProgressBar
 from sparsegraph.experiments.train.rng import rng_state, seed_everything, set_rng_state
-from sparsegraph.experiments.train.task import DataSource, Task, metrics_to_floats, to_device
+from sparsegraph.experiments.train.objective import DataSource, Objective, metrics_to_floats, to_device
 
 __all__ = ["Trainer", "Callback", "autocast_context", "load_model_weights", "CHECKPOINT_FORMAT"]
 
@@ -96,84 +96,14 @@ def _peak_memory_bytes(device: torch.device) -> int:
     return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
-def load_model_weights(
-    model: nn.Module,
-    checkpoint: str | os.PathLike[str] | Mapping[str, Any],
-    *,
-    prefix: str = "",
-    target_prefix: str = "",
-    strict: bool = True,
-    tile: Sequence[str] = (),
-) -> list[str]:
-    """Copy the tensors under ``prefix`` in a checkpoint's ``model`` state into ``model`` (under
-    ``target_prefix``). Returns the names loaded.
-
-    Used for fine-tuning: ``prefix="encoder."`` takes a pretrained MLM model's encoder into a
-    classifier's encoder (``target_prefix="encoder."``). Only tensors are copied: non-tensor state
-    (e.g. the identity of an attention layout) stays the target model's, so a model can be
-    fine-tuned with another attention graph than it was pretrained with.
-
-    ``tile``: ``fnmatch`` patterns of (target) names whose first dimension may be *longer* in the
-    model than in the checkpoint; their pretrained rows are repeated to fill it — how Longformer
-    (Beltagy et al. 2020, §5) extends RoBERTa's 512 learned position embeddings to 4,096 positions.
-
-    With ``strict``, every tensor of ``model`` under ``target_prefix`` must be found with the same
-    shape (after tiling); a missing name or a shape mismatch is a ``ValueError`` naming them.
-    """
-    import fnmatch
-
-    state = load_checkpoint(checkpoint) if not isinstance(checkpoint, Mapping) else checkpoint
-    src = state.get("model", state)
-    if not isinstance(src, Mapping):
-        raise ValueError("checkpoint has no 'model' state dict")
-    picked = {
-        target_prefix + k[len(prefix):]: v for k, v in src.items()
-        if k.startswith(prefix) and isinstance(v, torch.Tensor)
-    }
-    if not picked:
-        raise ValueError(
-            f"checkpoint has no weights under prefix {prefix!r}; its keys start with "
-            f"{sorted({k.split('.')[0] for k in src})}"
-        )
-    own = {k: v for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
-    for k, v in list(picked.items()):
-        if k in own and any(fnmatch.fnmatchcase(k, pat) for pat in tile):
-            want = own[k].shape
-            if v.dim() >= 1 and v.shape[1:] == want[1:] and 0 < v.shape[0] < want[0]:
-                reps = -(-want[0] // v.shape[0])
-                picked[k] = v.repeat(reps, *([1] * (v.dim() - 1)))[: want[0]]
-    targets = {k for k in own if k.startswith(target_prefix)}
-    missing = sorted(targets - picked.keys())
-    unexpected = sorted(picked.keys() - own.keys())
-    mismatched = [
-        f"{k}: checkpoint {tuple(picked[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in sorted(picked.keys() & own.keys())
-        if picked[k].shape != own[k].shape
-    ]
-    if strict and (missing or unexpected or mismatched):
-        parts = []
-        if missing:
-            parts.append(f"missing from the checkpoint: {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            parts.append(f"not in the model: {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        if mismatched:
-            parts.append(f"shape mismatch: {mismatched[:8]}")
-        raise ValueError("cannot load the checkpoint weights: " + "; ".join(parts))
-    loadable = {k: v for k, v in picked.items() if k in own and own[k].shape == v.shape}
-    with torch.no_grad():
-        for k, v in loadable.items():
-            own[k].copy_(v)
-    return sorted(loadable)
-
-
 class Trainer:
-    """Trains ``model`` on ``task`` with batches from ``data``; see the module docstring.
+    """Trains ``model`` for ``objective`` with batches from ``data``; see the module docstring.
 
     Args:
         model: any ``nn.Module``; built by the caller (after :func:`seed_everything`, so every
             process builds the same one).
-        task: a :class:`~experiments.train.task.Task`.
-        data: a :class:`~experiments.train.task.DataSource` with splits ``"train"``,
+        objective: a :class:`~experiments.train.objective.Objective`.
+        data: a :class:`~experiments.train.objective.DataSource` with splits ``"train"``,
             ``train.eval_split`` and (if set) ``train.test_split``.
         train, optim, run: the configuration sections.
         config: the whole configuration object, saved as ``config.toml`` and in each checkpoint.
@@ -187,7 +117,7 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        task: Task,
+        objective: Objective,
         data: DataSource,
         *,
         train: TrainConfig,
@@ -201,8 +131,8 @@ class Trainer:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not callable(getattr(task, "loss_and_metrics", None)):
-            raise TypeError(f"task must have a loss_and_metrics(model, batch) method, got {type(task).__name__}")
+        if not callable(getattr(objective, "loss_and_metrics", None)):
+            raise TypeError(f"objective must have a loss_and_metrics(model, batch) method, got {type(objective).__name__}")
         if not callable(getattr(data, "batches", None)):
             raise TypeError(f"data must have a batches(split, batch_size, seed=, epoch=, start_step=) method, got {type(data).__name__}")
         self.train_cfg, self.optim_cfg, self.run_cfg = train, optim, run
@@ -218,7 +148,7 @@ class Trainer:
             )
         self.run_dir = Path(run_dir) if run_dir is not None else Path(run.out_dir) / run.name
         self.model = model.to(self.device)
-        self.task = task
+        self.objective = objective
         self.data = data
         self.callbacks = list(callbacks)
         self.stream = stream
@@ -348,7 +278,7 @@ class Trainer:
                     if n == 0:
                         continue
                     with autocast_context(tc.precision, self.device):
-                        loss, metrics = self.task.loss_and_metrics(model, to_device(local, self.device))
+                        loss, metrics = self.objective.loss_and_metrics(model, to_device(local, self.device))
                     values = metrics_to_floats(metrics)
                     count = values.pop("count", float(n))
                     values["loss"] = float(loss.detach().float().item())
@@ -441,16 +371,16 @@ class Trainer:
         self.model.train()
         local = D.shard(batch, self.dist.world_size, self.dist.rank)
         tokens = 0.0
-        num_tokens = getattr(self.task, "num_tokens", None)
+        num_tokens = getattr(self.objective, "num_tokens", None)
         for i in range(tc.grad_accum):
             micro = to_device(D.shard(local, tc.grad_accum, i), self.device)
             last = i == tc.grad_accum - 1
             sync = contextlib.nullcontext() if (last or self._ddp is None) else self._ddp.no_sync()
             with sync:
                 with autocast_context(tc.precision, self.device):
-                    loss, metrics = self.task.loss_and_metrics(net, micro)
+                    loss, metrics = self.objective.loss_and_metrics(net, micro)
                 if loss.dim() != 0:
-                    raise ValueError(f"task loss must be a scalar, got shape {tuple(loss.shape)}")
+                    raise ValueError(f"the objective's loss must be a scalar, got shape {tuple(loss.shape)}")
                 value = float(loss.detach().float().item())
                 if not math.isfinite(value) and self.scaler is None:
                     raise FloatingPointError(

@@ -1,6 +1,6 @@
 """What the trainer needs from a task and from its data — two small interfaces.
 
-The trainer is model-agnostic: it trains any ``torch.nn.Module`` through a :class:`Task` and a
+The trainer is model-agnostic: it trains any ``torch.nn.Module`` through a :class:`Objective` and a
 :class:`DataSource`.
 
 A **task** turns a batch into a loss::
@@ -32,11 +32,11 @@ from typing import Any, Iterator, Mapping, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-__all__ = ["Task", "DataSource", "to_device", "metrics_to_floats"]
+__all__ = ["Objective", "DataSource", "to_device", "metrics_to_floats"]
 
 
 @runtime_checkable
-class Task(Protocol):
+class Objective(Protocol):
     def loss_and_metrics(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Mapping[str, Any]]: ...
 
 

@@ -1,7 +1,7 @@
 """Time every graph metric of ``sparsegraph.analysis`` for n = 1K .. 64K and print a table.
 
-    .venv/bin/python -m sparsegraph.experiments.analysis_timing                      # the default sweep
-    .venv/bin/python -m sparsegraph.experiments.analysis_timing --n 1024,4096 --repeats 5 --patterns bigbird
+    .venv/bin/python -m sparsegraph.experiments.measure.analysis_timing                      # the default sweep
+    .venv/bin/python -m sparsegraph.experiments.measure.analysis_timing --n 1024,4096 --repeats 5 --patterns bigbird
 
 For each pattern and ``n`` the graph is built once, then every metric runs ``repeats`` times,
 the metrics interleaved within each repeat (so load changes on a shared machine hit all of them

@@ -1,7 +1,7 @@
 """The ``[data]`` section of ``sparsegraph pretrain``: :class:`MLMDataConfig`.
 
 Its own module, free of torch, so that the command line can build its parser without loading
-torch; :mod:`sparsegraph.experiments.mlm` re-exports it.
+torch; :mod:`sparsegraph.experiments.text.mlm` re-exports it.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
-from sparsegraph.experiments.mlm_config import MLMDataConfig
+from sparsegraph.experiments.text.mlm_config import MLMDataConfig
 from torch import nn
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "find_text_files",
     "stdlib_text_files",
     "MLMData",
-    "MLMTask",
+    "MLMObjective",
     "IGNORE_INDEX",
 ]
 
@@ -216,7 +216,7 @@ def _read_limited(files: Sequence[Path], max_bytes: int) -> tuple[list[str], int
 
 
 class MLMData:
-    """Masked-LM batches over a token stream (a :class:`~experiments.train.task.DataSource`).
+    """Masked-LM batches over a token stream (a :class:`~experiments.train.objective.DataSource`).
 
     Splits ``"train"`` and ``"val"``. Batches are dicts of ``input_ids`` (long ``[B, n]``),
     ``labels`` (long ``[B, n]``, ``-100`` where nothing is predicted) and ``padding_mask``
@@ -318,7 +318,7 @@ class MLMData:
             yield {k: torch.from_numpy(np.stack([e[k] for e in exs])) for k in exs[0]}
 
 
-class MLMTask:
+class MLMObjective:
     """Masked-LM loss: cross-entropy at the chosen positions; metrics ``accuracy`` (of the
     predictions there) and ``count`` (the number of chosen positions, which weights averages).
 

@@ -1,7 +1,7 @@
 """A convolutional baseline on generated Pathfinder: how hard the task is for the architecture
 with the right bias (local, translation-invariant), as a calibration for the transformer runs.
 
-    python -m sparsegraph.experiments.pathfinder_cnn --n-train 20000 --batch 64 --minutes 30 [--seed 0]
+    python -m sparsegraph.experiments.measure.pathfinder_cnn --n-train 20000 --batch 64 --minutes 30 [--seed 0]
 
 Seven 3x3 convolutions (``--channels`` wide, ReLU), a global max-pool and a linear layer, trained
 with Adam on the same generated images as ``sparsegraph compare --task pathfinder`` (the cache is
@@ -40,7 +40,7 @@ def _images(split) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sparsegraph.experiments.pathfinder_cnn",
+    ap = argparse.ArgumentParser(prog="python -m sparsegraph.experiments.measure.pathfinder_cnn",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--n-train", type=int, default=20_000)
     ap.add_argument("--n-val", type=int, default=500)

@@ -39,9 +39,9 @@ tables to stdout (and ``--json`` writes every trial).
 
 Run::
 
-    python -m sparsegraph.experiments.throughput speed  [--lengths 1024,4096,16384] [--rounds 3]
-    python -m sparsegraph.experiments.throughput maxlen [--budget-gib 16] [--max-n 262144]
-    python -m sparsegraph.experiments.throughput all
+    python -m sparsegraph.experiments.measure.throughput speed  [--lengths 1024,4096,16384] [--rounds 3]
+    python -m sparsegraph.experiments.measure.throughput maxlen [--budget-gib 16] [--max-n 262144]
+    python -m sparsegraph.experiments.measure.throughput all
 """
 
 from __future__ import annotations
@@ -324,10 +324,10 @@ def _wait_for_memory(need: int, patience_s: float) -> bool:
 
 def _run_child(args: list[str], budget: int, timeout: float, threads: int | None,
                on_line: Callable[[dict], None] | None = None) -> tuple[str, list[dict], int, str]:
-    """Run ``python -m sparsegraph.experiments.throughput <args>``, kill it over ``budget`` bytes of RSS or
+    """Run ``python -m sparsegraph.experiments.measure.throughput <args>``, kill it over ``budget`` bytes of RSS or
     after ``timeout`` s; ``on_line`` sees each JSON line as it arrives (progress). Returns
     (status, JSON lines, largest polled RSS, stderr tail)."""
-    cmd = [sys.executable, "-m", "sparsegraph.experiments.throughput", *args]
+    cmd = [sys.executable, "-m", "sparsegraph.experiments.measure.throughput", *args]
     if threads is not None:
         cmd += ["--threads", str(threads)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -699,7 +699,7 @@ def _names(text: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sparsegraph.experiments.throughput", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m sparsegraph.experiments.measure.throughput", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("speed", "maxlen", "all"):
         p = sub.add_parser(name)

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ClassificationTask"]
+__all__ = ["ClassificationObjective"]
 
 
-class ClassificationTask:
+class ClassificationObjective:
     """:class:`experiments.train.Task` for single-sequence and pair (dual-encoder) classification."""
 
     def __init__(self, pair: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Measure the LRA generators' speed: ``python -m sparsegraph.experiments.lra.bench [--quick]``.
+"""Measure the LRA generators' speed: ``python -m sparsegraph.experiments.measure.lra_generators [--quick]``.
 
 Prints wall-clock and CPU times for ListOps at LRA lengths (100k examples, or 10k with
 ``--quick`` and an extrapolation), Pathfinder-32 (20k images, 2k with ``--quick``) and a
@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from .listops import generate_listops
-from .pathfinder import generate_example, generate_pathfinder, pathfinder_config
+from sparsegraph.experiments.lra.listops import generate_listops
+from sparsegraph.experiments.lra.pathfinder import generate_example, generate_pathfinder, pathfinder_config
 
 
 def _cpu_seconds() -> float:

@@ -1,16 +1,16 @@
 """Typed training configurations of the Long Range Arena tasks (LRA: Tay et al. 2021).
 
-One :class:`TaskConfig` per (task, preset):
+One :class:`Recipe` per (task, preset):
 
 * ``lra`` — the settings of the LRA paper / repository for the vanilla Transformer, each number
-  with its source (``TaskConfig.sources``; see ``LRA_SPEC.md`` §2.2). Where the paper appendix and
+  with its source (``Recipe.sources``; see ``LRA_SPEC.md`` §2.2). Where the paper appendix and
   the repository's config files disagree, the repository wins: the maintainers said in LRA issue
   #21 that the repo configs are the ones that reproduce the published numbers. What this
-  project's model cannot express is listed in ``TaskConfig.notes`` (e.g. LRA's separate q/k/v
+  project's model cannot express is listed in ``Recipe.notes`` (e.g. LRA's separate q/k/v
   width: here the attention width is ``d_model``).
 * ``cpu`` — a budget that trains in minutes on a 2-core CPU: shorter generated sequences, a
   tiny model, a few hundred steps. Chosen by measurement (``docs/results.md`` has the numbers
-  and the commands); every deviation from ``lra`` is listed in ``TaskConfig.notes``.
+  and the commands); every deviation from ``lra`` is listed in ``Recipe.notes``.
 
 LRA's optimiser (``LRA_SPEC.md`` §2.1) is Adam with ``beta1 = 0.9, beta2 = 0.98, eps = 1e-9`` and
 decoupled weight decay; ListOps, Text and Retrieval use ``lr(t) = base · min(1, t/W) / sqrt(max(t,
@@ -18,7 +18,7 @@ W))``, i.e. linear warm-up to the peak ``base/sqrt(W)`` then inverse-square-root
 ``OptimConfig(lr=base/sqrt(W), schedule="rsqrt", warmup_steps=W)`` here; Image and Pathfinder use
 linear warm-up over one epoch and a cosine decay over the whole run.
 
-A configuration is built with :func:`task_config` and can be changed with ``section.key=value``
+A configuration is built with :func:`get_recipe` and can be changed with ``section.key=value``
 overrides (``data.n_train=2000``, ``model.d_model=64``, ``train.steps=50``, ``optim.lr=1e-3``), the
 same syntax as ``sparsegraph train --set``; a mistyped key is an error naming the closest key.
 """
@@ -29,11 +29,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
-from sparsegraph.experiments import config as cfgmod
-from sparsegraph.experiments.config import OptimConfig, TrainConfig
+from sparsegraph.experiments.infra import config as cfgmod
+from sparsegraph.experiments.train.config import OptimConfig, TrainConfig
 
 __all__ = [
-    "ModelShape", "TaskConfig", "TASKS", "PRESETS", "task_config", "available",
+    "ModelShape", "Recipe", "TASKS", "PRESETS", "get_recipe", "available",
     "LRA_BETAS", "LRA_EPS",
 ]
 
@@ -53,7 +53,7 @@ LRA_EPS = 1e-9
 @dataclass(frozen=True)
 class ModelShape:
     """The encoder's size; the vocabulary and the attention pattern come from the data and the
-    comparison (see :meth:`TaskConfig.model_config`).
+    comparison (see :meth:`Recipe.model_config`).
 
     ``block_size`` is the block of the compiled attention layouts (16/32/64/128); the short
     pattern names of ``sparsegraph compare`` scale their windows with it.
@@ -85,7 +85,7 @@ class ModelShape:
 
 
 @dataclass(frozen=True)
-class TaskConfig:
+class Recipe:
     """Everything needed to train one LRA task: data parameters, model size, training recipe.
 
     Attributes:
@@ -94,8 +94,8 @@ class TaskConfig:
         data: keyword arguments of ``load_task`` (generator lengths and split sizes, ``max_length``
             of byte-level tasks, ...); ``data_dir`` is given separately by the caller.
         model: the :class:`ModelShape`.
-        train: the trainer's :class:`~experiments.config.TrainConfig` (steps, batch, evaluation).
-        optim: AdamW and the learning-rate schedule (:class:`~experiments.config.OptimConfig`).
+        train: the trainer's :class:`~experiments.train.config.TrainConfig` (steps, batch, evaluation).
+        optim: AdamW and the learning-rate schedule (:class:`~experiments.train.config.OptimConfig`).
         sources: for each setting (``"model.n_layers"``, ``"train.steps"``, ...), where the number
             comes from.
         notes: deviations from LRA that the numbers alone do not show.
@@ -166,10 +166,10 @@ _NOT_REPRESENTABLE_QKV = ("LRA's repo sets a separate q/k/v width ({qkv}); this 
                           "projects to d_model ({d}), so the attention is wider than LRA's")
 
 
-def _lra(task: str) -> TaskConfig:
+def _lra(task: str) -> Recipe:
     if task == "listops":
         src = f"{_REPO} listops/configs/base_listops_config.py"
-        return TaskConfig(
+        return Recipe(
             task, "lra",
             data={"n_train": 96_000, "n_val": 2_000, "n_test": 2_000, "min_length": 500,
                   "max_length": 2000},
@@ -189,7 +189,7 @@ def _lra(task: str) -> TaskConfig:
         )
     if task == "text":
         src = f"{_REPO} text_classification/configs/base_tc_config.py"
-        return TaskConfig(
+        return Recipe(
             task, "lra",
             data={"max_length": 4000},
             model=ModelShape(n_layers=4, d_model=256, n_heads=4, d_ff=1024, dropout=0.1,
@@ -206,7 +206,7 @@ def _lra(task: str) -> TaskConfig:
         )
     if task == "retrieval":
         src = f"{_REPO} matching/configs/base_match_config.py"
-        return TaskConfig(
+        return Recipe(
             task, "lra",
             data={"max_length": 4000, "max_chars": 10_000},
             model=ModelShape(n_layers=4, d_model=128, n_heads=4, d_ff=512, dropout=0.1,
@@ -224,7 +224,7 @@ def _lra(task: str) -> TaskConfig:
     if task in ("image", "fashion_mnist"):
         src = f"{_REPO} image/configs/cifar10/transformer_base.py"
         qkv = _NOT_REPRESENTABLE_QKV.format(qkv=64, d=128)
-        return TaskConfig(
+        return Recipe(
             task, "lra",
             data={},
             model=ModelShape(n_layers=1, d_model=128, n_heads=8, d_ff=128, dropout=0.3,
@@ -243,7 +243,7 @@ def _lra(task: str) -> TaskConfig:
         )
     if task == "pathfinder":
         src = f"{_REPO} pathfinder/configs/pathfinder32/transformer_base.py"
-        return TaskConfig(
+        return Recipe(
             task, "lra",
             data={"resolution": 32, "contour_length": 14, "n_train": 160_000, "n_val": 20_000,
                   "n_test": 20_000},
@@ -265,7 +265,7 @@ def _lra(task: str) -> TaskConfig:
         )
     if task == "pathx":
         src = f"{_REPO} pathfinder/configs/pathfinder128/transformer_base.py"
-        return TaskConfig(
+        return Recipe(
             task, "lra",
             data={"resolution": 128, "contour_length": 14, "n_train": 160_000, "n_val": 20_000,
                   "n_test": 20_000},
@@ -290,10 +290,10 @@ def _lra(task: str) -> TaskConfig:
 # cpu: minutes on a 2-core CPU (measured; docs/results.md)
 # ----------------------------------------------------------------------------------------------
 
-def _cpu(task: str) -> TaskConfig:
+def _cpu(task: str) -> Recipe:
     base = _lra(task)
     if task == "listops":
-        return TaskConfig(
+        return Recipe(
             task, "cpu",
             data={"n_train": 20_000, "n_val": 1_000, "n_test": 1_000, "min_length": 64,
                   "max_length": 256},
@@ -322,7 +322,7 @@ def _cpu(task: str) -> TaskConfig:
                    "positions; 300 steps instead of 5000; cosine decay instead of rsqrt"),
         )
     if task == "pathfinder":
-        return TaskConfig(
+        return Recipe(
             task, "cpu",
             data={"resolution": 32, "contour_length": 6, "n_train": 4_000, "n_val": 500,
                   "n_test": 1_000},
@@ -360,7 +360,7 @@ def _cpu(task: str) -> TaskConfig:
     small = ModelShape(n_layers=layers, d_model=min(m.d_model, 64),
                        n_heads=min(m.n_heads, 4), d_ff=min(m.d_ff, 128), dropout=m.dropout,
                        position=m.position, pooling=m.pooling, block_size=block)
-    return TaskConfig(
+    return Recipe(
         task, "cpu", data=data, model=small,
         train=TrainConfig(steps=300, batch_size=16, eval_every=100, eval_batches=10,
                           eval_batch_size=64, log_every=10, clip_norm=base.train.clip_norm),
@@ -381,11 +381,11 @@ def available() -> list[tuple[str, str]]:
     return [(t, p) for t in TASKS for p in PRESETS]
 
 
-def task_config(task: str, preset: str = "lra", overrides: Sequence[str] = ()) -> TaskConfig:
+def get_recipe(task: str, preset: str = "lra", overrides: Sequence[str] = ()) -> Recipe:
     """The configuration of ``task`` under ``preset``, with ``section.key=value`` overrides.
 
     Raises ``ValueError`` for an unknown task or preset (naming the valid ones) and
-    :class:`experiments.config.ConfigError` (a ``ValueError``) for a bad override.
+    :class:`experiments.infra.config.ConfigError` (a ``ValueError``) for a bad override.
     """
     if not isinstance(task, str) or task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
@@ -397,6 +397,6 @@ def task_config(task: str, preset: str = "lra", overrides: Sequence[str] = ()) -
     for text in overrides:
         if isinstance(text, str) and text.split("=", 1)[0].strip() in ("task", "preset"):
             raise ValueError(f"override {text!r}: choose the task and preset with their own options")
-    data = cfgmod.apply_overrides(cfgmod.to_dict(cfg), list(overrides), TaskConfig)
-    return cfgmod.from_dict(TaskConfig, data)
+    data = cfgmod.apply_overrides(cfgmod.to_dict(cfg), list(overrides), Recipe)
+    return cfgmod.from_dict(Recipe, data)
 

@@ -1,4 +1,4 @@
-"""The example spec of every built-in pattern: used by the gallery (``experiments/make_gallery.py``)
+"""The example spec of every built-in pattern: used by the gallery (``docs/make_gallery.py``)
 and by the tests that check every built-in against networkx.
 
 ``GALLERY``: name -> (spec, heads) drawn and measured in ``docs/patterns.md``.

@@ -27,8 +27,11 @@ Supported field types: ``bool``, ``int``, ``float``, ``str``, ``pathlib.Path``, 
 unions (``int | str``; ``T | None`` where ``None`` is spelt by omitting the key, or ``none`` in an
 override) and ``Any`` (taken as it comes).
 
-This module also defines the configuration sections the trainer reads: :class:`RunConfig`,
-:class:`OptimConfig` and :class:`TrainConfig`.
+The public pieces the commands build on: :func:`merge` (lay one table over another, nested
+dataclass tables key by key), :func:`convert` (check and convert one value against a type),
+:class:`RawValue` (an override value as typed, converted once its field's type is known) and
+:func:`suggest` (the "did you mean" tail of an error). The trainer's own sections live with the
+trainer (:mod:`sparsegraph.experiments.train.config`).
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ from typing import Any, Iterable, Literal, Mapping, Sequence, TypeVar
 
 __all__ = [
     "ConfigError",
-    "RunConfig",
-    "OptimConfig",
-    "TrainConfig",
+    "RawValue",
+    "convert",
+    "merge",
+    "suggest",
     "load",
     "loads",
     "from_dict",
@@ -69,152 +73,15 @@ class ConfigError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# The standard sections read by the trainer
-# ---------------------------------------------------------------------------------------------
-
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
-
-
-@dataclass
-class RunConfig:
-    """Where and how a run executes.
-
-    ``name`` is the directory under ``out_dir`` (``runs/<name>/``); ``seed`` seeds everything random
-    (model initialisation, data order, masking, dropout); ``device`` is ``auto`` (CUDA when
-    available, else CPU), ``cpu`` or ``cuda``.
-    """
-
-    name: str = "run"
-    seed: int = 0
-    out_dir: str = "runs"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-
-    def __post_init__(self) -> None:
-        if not _NAME_RE.fullmatch(self.name):
-            raise ValueError(
-                f"run.name must be a non-empty name of letters, digits and ._+=- (it becomes a "
-                f"directory), got {self.name!r}"
-            )
-        if self.seed < 0:
-            raise ValueError(f"run.seed must be >= 0, got {self.seed}")
-
-
-@dataclass
-class OptimConfig:
-    """AdamW and its learning-rate schedule (see :mod:`sparsegraph.experiments.train.optim`).
-
-    ``no_decay`` lists parameter kinds exempt from weight decay: ``bias`` (parameters named
-    ``*bias``), ``norm`` (parameters of normalisation layers), ``embedding`` (parameters of
-    ``nn.Embedding``); ``no_decay_params`` adds ``fnmatch`` patterns over parameter names (each must
-    match at least one parameter). ``schedule`` is applied after ``warmup_steps`` of linear warm-up;
-    ``min_lr_ratio`` is the floor of the linear and cosine decays as a fraction of ``lr``.
-    """
-
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.01
-    no_decay: tuple[str, ...] = ("bias", "norm", "embedding")
-    no_decay_params: tuple[str, ...] = ()
-    schedule: Literal["linear", "cosine", "rsqrt", "constant"] = "linear"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"optim.lr must be a finite number > 0, got {self.lr}")
-        for i, b in enumerate(self.betas):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"optim.betas[{i}] must be in [0, 1), got {b}")
-        if not self.eps > 0:
-            raise ValueError(f"optim.eps must be > 0, got {self.eps}")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise ValueError(f"optim.weight_decay must be a finite number >= 0, got {self.weight_decay}")
-        kinds = ("bias", "norm", "embedding")
-        for k in self.no_decay:
-            if k not in kinds:
-                raise ValueError(
-                    f"optim.no_decay entries must be among {list(kinds)}{_suggest(k, kinds)}, got {k!r}"
-                )
-        if self.warmup_steps < 0:
-            raise ValueError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ValueError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-
-
-@dataclass
-class TrainConfig:
-    """The training loop (see :class:`experiments.train.trainer.Trainer`).
-
-    ``batch_size`` is the *global* batch of one optimizer step, in examples. It is split into
-    ``grad_accum`` micro-batches and, under data parallelism, into one shard per process, so the
-    data order and the update are the same for any number of processes and any accumulation
-    (``batch_size`` must be divisible by ``grad_accum * world_size``).
-
-    ``precision``: ``fp32``; ``bf16`` (autocast, CPU or GPU); ``fp16`` (autocast with loss scaling,
-    GPU only). ``clip_norm`` = 0 disables gradient clipping. ``eval_every`` = 0 evaluates only at the
-    end; ``eval_batches`` = 0 evaluates the whole split; ``eval_at_start`` also evaluates the
-    untrained model (logged as step 0, not a candidate for the best checkpoint). ``checkpoint_every`` = 0 checkpoints only at
-    evaluations and at the end. ``patience`` = 0 disables early stopping; otherwise training stops
-    after ``patience`` evaluations in a row without improving ``metric`` (``mode`` says whether
-    larger or smaller is better). ``test_split`` = "" skips the final test evaluation.
-    ``progress``: ``auto`` draws a bar on a terminal and prints periodic lines otherwise.
-    ``plots``: draw ``curves.png`` (loss and metric against the step) in the run directory at
-    the end (:mod:`sparsegraph.experiments.train.plots`).
-    """
-
-    steps: int = 1000
-    batch_size: int = 32
-    eval_batch_size: int = 0
-    grad_accum: int = 1
-    clip_norm: float = 1.0
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    eval_every: int = 0
-    eval_batches: int = 0
-    eval_at_start: bool = False
-    eval_split: str = "val"
-    test_split: str = "test"
-    checkpoint_every: int = 0
-    keep_last: int = 2
-    patience: int = 0
-    metric: str = "accuracy"
-    mode: Literal["max", "min"] = "max"
-    log_every: int = 10
-    progress: Literal["auto", "bar", "lines", "off"] = "auto"
-    plots: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "grad_accum", "log_every", "keep_last"):
-            v = getattr(self, name)
-            if v < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {v}")
-        for name in ("eval_batch_size", "eval_every", "eval_batches", "checkpoint_every", "patience"):
-            v = getattr(self, name)
-            if v < 0:
-                raise ValueError(f"train.{name} must be >= 0 (0 = off/default), got {v}")
-        if self.batch_size % self.grad_accum:
-            raise ValueError(
-                f"train.batch_size ({self.batch_size}) must be divisible by train.grad_accum "
-                f"({self.grad_accum})"
-            )
-        if not (self.clip_norm >= 0 and math.isfinite(self.clip_norm)):
-            raise ValueError(f"train.clip_norm must be a finite number >= 0, got {self.clip_norm}")
-        if not self.eval_split:
-            raise ValueError("train.eval_split must name a data split, got ''")
-        if not self.metric:
-            raise ValueError("train.metric must name a metric (e.g. 'accuracy' or 'loss'), got ''")
-
-
-# ---------------------------------------------------------------------------------------------
 # Reading: dict -> dataclass with checks
 # ---------------------------------------------------------------------------------------------
 
 
-class _Raw(str):
+class RawValue(str):
     """An override value as typed on the command line; converted once its field type is known."""
 
 
-def _suggest(word: str, choices: Iterable[str], prefix: str = "") -> str:
+def suggest(word: str, choices: Iterable[str], prefix: str = "") -> str:
     """`` (did you mean 'prefix.closest'?)`` when a choice is close to ``word`` (difflib), else ``""``."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {prefix + close[0]!r}?)" if close else ""
@@ -251,7 +118,7 @@ def _hints(cls: type) -> dict[str, Any]:
         raise TypeError(f"cannot resolve the type annotations of {cls.__name__}: {e}") from e
 
 
-def _parse_raw(raw: _Raw, key: str) -> Any:
+def _parse_raw(raw: RawValue, key: str) -> Any:
     """An override's text as a TOML value; text that is not valid TOML is a bare string."""
     text = str(raw).strip()
     try:
@@ -264,12 +131,12 @@ def _fail(key: str, value: Any, tp: Any, extra: str = "") -> ConfigError:
     return ConfigError(f"config key {key!r}: expected {_type_name(tp)}, got {value!r}{extra}")
 
 
-def _convert(value: Any, tp: Any, key: str) -> Any:
+def convert(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert it (arrays -> tuples, ...)."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
 
-    if isinstance(value, _Raw):
+    if isinstance(value, RawValue):
         # A string field takes the override text verbatim (`--set run.name=123` is the name "123");
         # a quoted TOML string is unquoted. Other types parse the text as a TOML value.
         if tp is str or tp is Path or (origin is Literal and all(isinstance(a, str) for a in args)):
@@ -296,23 +163,22 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if value in args and all(type(value) is type(a) for a in args if a == value):
             return value
         raise ConfigError(
-            f"config key {key!r}: expected {_type_name(tp)}, got {value!r}{_suggest(value, map(str, args))}"
+            f"config key {key!r}: expected {_type_name(tp)}, got {value!r}{suggest(value, map(str, args))}"
         )
     if origin in (typing.Union, types.UnionType):
         # TOML has no null: an optional field is None when its key is absent, or when it holds the
         # string "none" (how to_toml writes None where the default is not None).
         if type(None) in args and str not in args and isinstance(value, str) and value.lower() == "none":
             return None
-        errors = []
         for a in args:
             if a is type(None):
                 if value is None:
                     return None
                 continue
             try:
-                return _convert(value, a, key)
-            except (ConfigError, TypeError, ValueError) as e:
-                errors.append(e)
+                return convert(value, a, key)
+            except (ConfigError, TypeError, ValueError):
+                pass
         raise _fail(key, value, tp)
     if tp is bool:
         if isinstance(value, bool):
@@ -340,9 +206,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
                 raise _fail(key, value, tp, f" ({len(value)} items, expected {len(args)})")
-            return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+            return tuple(convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
-        items = [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        items = [convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if (origin is tuple or tp is tuple) else items
     if origin is dict or tp is dict:
         if not isinstance(value, Mapping):
@@ -352,7 +218,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise _fail(key, value, tp, f" (key {k!r} is not a string)")
-            out[k] = _convert(v, vt, f"{key}.{k}")
+            out[k] = convert(v, vt, f"{key}.{k}")
         return out
     if isinstance(tp, type):
         if isinstance(value, tp):
@@ -382,7 +248,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, _prefix: str = "") -> T:
             full = f"{_prefix}.{k}" if _prefix else k
             valid = ", ".join(sorted(fields)) or "(none)"
             raise ConfigError(
-                f"unknown config key {full!r}{_suggest(k, fields, _prefix + '.' if _prefix else '')}; "
+                f"unknown config key {full!r}{suggest(k, fields, _prefix + '.' if _prefix else '')}; "
                 f"valid keys in {where}: {valid}"
             )
     kwargs: dict[str, Any] = {}
@@ -397,14 +263,14 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, _prefix: str = "") -> T:
                 # (e.g. a task preset's [train]), not from the section class's bare defaults.
                 default = f.default_factory()
                 if dataclasses.is_dataclass(default) and type(default) is tp:
-                    value = _merge(tp, to_dict(default), value)
-            kwargs[name] = _convert(value, tp, full)
+                    value = merge(tp, to_dict(default), value)
+            kwargs[name] = convert(value, tp, full)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing config key {full!r} (expected {_type_name(hints[name])})")
     return cls(**kwargs)
 
 
-def parse_override(text: str) -> tuple[list[str], _Raw]:
+def parse_override(text: str) -> tuple[list[str], RawValue]:
     """``"optim.lr=3e-4"`` -> (``["optim", "lr"]``, raw value). The value is typed later."""
     if not isinstance(text, str) or "=" not in text:
         raise ConfigError(f"override must look like section.key=value, got {text!r}")
@@ -412,7 +278,7 @@ def parse_override(text: str) -> tuple[list[str], _Raw]:
     parts = [p.strip() for p in key.strip().split(".")]
     if not all(parts):
         raise ConfigError(f"override key must look like section.key, got {key.strip()!r} in {text!r}")
-    return parts, _Raw(value)
+    return parts, RawValue(value)
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type | None = None) -> dict:
@@ -434,7 +300,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type
                     where = f"[{prefix}]" if prefix else "the top level"
                     raise ConfigError(
                         f"unknown config key {'.'.join(parts[: depth + 1])!r} in override {text!r}"
-                        f"{_suggest(part, names, prefix + '.' if prefix else '')}; valid keys in {where}: "
+                        f"{suggest(part, names, prefix + '.' if prefix else '')}; valid keys in {where}: "
                         f"{', '.join(sorted(names))}"
                     )
                 sub = _hints(schema)[part]
@@ -453,7 +319,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type
     return out
 
 
-def _merge(cls: type, base: Mapping[str, Any], update: Mapping[str, Any]) -> dict:
+def merge(cls: type, base: Mapping[str, Any], update: Mapping[str, Any]) -> dict:
     """``base`` (a table of the dataclass ``cls``) with ``update`` laid over it: tables of nested
     dataclass fields are merged key by key, every other value (including dict-typed fields) is
     replaced."""
@@ -463,7 +329,7 @@ def _merge(cls: type, base: Mapping[str, Any], update: Mapping[str, Any]) -> dic
         sub = hints.get(k)
         if (sub is not None and dataclasses.is_dataclass(sub) and isinstance(v, Mapping)
                 and isinstance(out.get(k), Mapping)):
-            out[k] = _merge(sub, out[k], v)
+            out[k] = merge(sub, out[k], v)
         else:
             out[k] = v
     return out
@@ -598,7 +464,7 @@ def to_toml(obj: Any) -> str:
 
 def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``to_toml(obj)`` to ``path`` atomically (temporary file in the same directory, rename)."""
-    from sparsegraph.experiments.atomic_io import atomic_write_bytes
+    from sparsegraph.experiments.infra.atomic import atomic_write_bytes
 
     atomic_write_bytes(Path(path), to_toml(obj).encode("utf-8"))
 

@@ -6,7 +6,7 @@
 
 The classes are the sub-folder names of ``train`` (sorted; label ``i`` is the ``i``-th name), and
 ``val``/``test`` may only use those. Every file is one example, encoded by the same tokenizers as
-masked-LM pretraining (:mod:`sparsegraph.experiments.mlm`: UTF-8 bytes by default, ``pad = 0``), truncated to
+masked-LM pretraining (:mod:`sparsegraph.experiments.text.mlm`: UTF-8 bytes by default, ``pad = 0``), truncated to
 ``max_length`` tokens and padded — so an encoder pretrained with ``sparsegraph pretrain`` reads
 these ids exactly as it learned them. The result is an :class:`experiments.lra.TaskData`, batched
 like the LRA tasks (``tokens``, ``labels``, ``lengths``; deterministic in ``(seed, epoch)``).
@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from sparsegraph.experiments.lra.datasets import Split, TaskData
-from sparsegraph.experiments.mlm import Tokenizer, load_tokenizer
+from sparsegraph.experiments.text.mlm import Tokenizer, load_tokenizer
 
 __all__ = ["load_text_folder"]
 
