@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  := torch==2.13.0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-gpu clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,14 @@ demo: setup
 # The whole test suite. pytest's exit status 5 ("no tests collected") is a failure here.
 test: setup
 	TRITON_INTERPRET=1 $(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# On a machine with a CUDA GPU: the Triton kernels compiled (not interpreted) and checked against
+# the float64 reference on CUDA tensors, forward and gradients, every dtype. Install the CUDA torch
+# build there, e.g. `make test-gpu TORCH=torch` (an unpinned torch from PyPI is a CUDA build).
+test-gpu: setup
+	@$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'make test-gpu: no CUDA GPU visible to torch ' + torch.__version__ + '; install a CUDA build (make test-gpu TORCH=torch)')"
+	TRITON_INTERPRET=0 $(PY) -m pytest -q -p no:cacheprovider tests/test_triton_backend.py; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 clean:

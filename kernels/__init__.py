@@ -10,8 +10,9 @@ The names are loaded on first use (PEP 562): importing a torch-free submodule su
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sparsegraph._lazy import lazy_exports
 
 __all__ = [
     "BACKENDS",
@@ -40,17 +41,9 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from sparsegraph.kernels.api import (BACKENDS, DENSE_CROSSOVER, DENSE_MAX_MASK, attention,
-                             available_backends, choose_backend)
+                                         available_backends, choose_backend)
     from sparsegraph.kernels.device import DeviceLayout, prepare
     from sparsegraph.kernels.flex import to_flex_block_mask
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kernels' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 
 from sparsegraph import kernels
 from sparsegraph.kernels.bench_options import DEFAULT_PATTERNS, IMPLS, TUNED_MALLOC_ENV, add_arguments, reexec_with_tuned_malloc
+from sparsegraph.kernels.measure import UNRELIABLE_SPREAD, Timing, peak_growth_mib
 from sparsegraph.layout import BlockLayout, compile as compile_layout
 
 __all__ = ["BenchConfig", "gather_loop_attention", "run", "main", "IMPLS", "TUNED_MALLOC_ENV"]
@@ -227,20 +228,9 @@ def flex_backward_supported() -> tuple[bool, str]:
 
 
 # ---------------------------------------------------------------------- memory probe
-def _rss_mb() -> tuple[float, float]:
-    text = open("/proc/self/status").read()
-    get = lambda key: int(re.search(rf"{key}:\s+(\d+)", text).group(1)) / 1024  # noqa: E731
-    return get("VmRSS"), get("VmHWM")
-
-
 def _peak_growth_mb(fn: Callable[[], Any]) -> float:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the high-water mark to the current RSS
-    before, _ = _rss_mb()
-    result = fn()
-    _, hwm = _rss_mb()
-    del result
-    return hwm - before
+    grown = peak_growth_mib(fn)
+    return float("nan") if grown is None else grown
 
 
 def _memory_probe(spec: str, n: int, cfg: BenchConfig, impls: Sequence[str],
@@ -303,7 +293,8 @@ def run(cfg: BenchConfig, emit: Callable[[str], None] = print) -> dict[str, Any]
     emit(f"# sparsegraph bench\n\ntorch {torch.__version__}, {cfg.threads} threads "
          f"(torch.get_num_threads() = {torch.get_num_threads()}), float32, batch {cfg.batch}, "
          f"heads {cfg.heads}, head_dim {cfg.head_dim}, layout block {cfg.block}; "
-         f"{cfg.repeats} interleaved rounds, medians.")
+         f"{cfg.repeats} interleaved rounds, medians; spread = interquartile range / median, "
+         f"'unreliable' above {100 * UNRELIABLE_SPREAD:.0f}%.")
     emit("allocator (timings): " + ", ".join(f"{k}={v}" for k, v in malloc.items())
          + f"; memory probes: fresh subprocess with MALLOC_MMAP_THRESHOLD_=65536, peak = growth of VmHWM over one call")
     emit(f"load average at start: {os.getloadavg()[0]:.1f} (the machine is shared; see docs/kernels.md)")
@@ -329,7 +320,7 @@ def run(cfg: BenchConfig, emit: Callable[[str], None] = print) -> dict[str, Any]
     if "flex" in cfg.impls:
         emit(f"FlexAttention backward on CPU: {flex_bwd[1]}\n")
     header = ("| pattern | n | impl | fwd ms | fwd+bwd ms | peak MB fwd | peak MB fwd+bwd | "
-              "fwd % matmul | fwd+bwd % matmul | first call ms | notes |")
+              "fwd % matmul | fwd+bwd % matmul | first call ms | spread fwd / fwd+bwd | notes |")
     emit(header)
     emit("|" + "---|" * (header.count("|") - 1))
     for spec in cfg.patterns:
@@ -382,10 +373,14 @@ def _bench_case(spec: str, n: int, cfg: BenchConfig, impls: Sequence[str], rate:
         memory = _measure_memory(spec, n, cfg, list(case.fns), flex_bwd[0])
     rows = []
     for name in case.fns:
-        f = statistics.median(times[name]["fwd"])
-        fb = statistics.median(times[name]["fwd_bwd"]) if times[name]["fwd_bwd"] else float("nan")
+        tf = Timing(tuple(times[name]["fwd"]))
+        tfb = Timing(tuple(times[name]["fwd_bwd"])) if times[name]["fwd_bwd"] else None
+        f = tf.median
+        fb = tfb.median if tfb is not None else float("nan")
         rows.append({
             "pattern": spec, "n": n, "impl": name, "fwd_ms": f * 1e3, "fwd_bwd_ms": fb * 1e3,
+            "fwd_spread": tf.spread, "fwd_bwd_spread": tfb.spread if tfb is not None else float("nan"),
+            "reliable": tf.reliable and (tfb is None or tfb.reliable),
             "fwd_all_ms": [x * 1e3 for x in times[name]["fwd"]],
             "fwd_bwd_all_ms": [x * 1e3 for x in times[name]["fwd_bwd"]],
             "peak_fwd_mb": memory.get(name, {}).get("fwd", float("nan")),
@@ -405,7 +400,9 @@ def _format_row(r: dict[str, Any]) -> str:
     pct = lambda x: "—" if x != x else f"{100 * x:.0f}%"  # noqa: E731
     return (f"| {r['pattern'].split(':')[0]} | {r['n']} | {r['impl']} | {_fmt(r['fwd_ms'])} | "
             f"{_fmt(r['fwd_bwd_ms'])} | {_fmt(r['peak_fwd_mb'], 0)} | {_fmt(r['peak_fwd_bwd_mb'], 0)} | "
-            f"{pct(r['fwd_frac'])} | {pct(r['fwd_bwd_frac'])} | {_fmt(r['first_ms'], 0)} | {r['notes']} |")
+            f"{pct(r['fwd_frac'])} | {pct(r['fwd_bwd_frac'])} | {_fmt(r['first_ms'], 0)} | "
+            f"{pct(r['fwd_spread'])} / {pct(r['fwd_bwd_spread'])}{'' if r['reliable'] else ' unreliable'} | "
+            f"{r['notes']} |")
 
 
 def _summary(rows: list[dict[str, Any]], cfg: BenchConfig) -> list[str]:

@@ -47,7 +47,7 @@ def _random_blocks(
     return qrows[t], blocks
 
 
-@register("bigbird")
+@register("bigbird", global_tokens=lambda p: p["global_"] * p["block"] if p["mode"] == "etc" else 0)
 def bigbird(
     n: int,
     *,

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from sparsegraph.patterns import _csr
 from sparsegraph.patterns._validate import check_bool, check_int, per_head
-from sparsegraph.patterns.registry import register
+from sparsegraph.patterns.registry import NO_GLOBALS, register
 from sparsegraph.graph import AttentionGraph
 
 
@@ -25,7 +25,7 @@ def dilated_heads(n: int, window: int, dilations: tuple[int, ...], causal: bool)
     return [built[d] for d in dilations]
 
 
-@register("dilated_window")
+@register("dilated_window", global_tokens=NO_GLOBALS)
 def dilated_window(
     n: int, *, window: int, dilation: int | tuple[int, ...] = 1, causal: bool = False, heads: int = 1
 ) -> AttentionGraph:

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from sparsegraph.patterns import _csr, _sample
 from sparsegraph.patterns._validate import check_bool, check_int, check_probability
-from sparsegraph.patterns.registry import register, rng
+from sparsegraph.patterns.registry import NO_GLOBALS, register, rng
 from sparsegraph.graph import AttentionGraph
 
 
@@ -40,7 +40,7 @@ def _fixed_degree(gen: np.random.Generator, n: int, degree: int) -> sp.csr_matri
     return sp.csr_matrix(keep)
 
 
-@register("erdos_renyi")
+@register("erdos_renyi", global_tokens=NO_GLOBALS)
 def erdos_renyi(
     n: int,
     *,

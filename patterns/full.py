@@ -6,11 +6,11 @@ import numpy as np
 
 from sparsegraph.patterns import _csr
 from sparsegraph.patterns._validate import check_int
-from sparsegraph.patterns.registry import register
+from sparsegraph.patterns.registry import NO_GLOBALS, register
 from sparsegraph.graph import AttentionGraph
 
 
-@register("full")
+@register("full", global_tokens=NO_GLOBALS)
 def full(n: int) -> AttentionGraph:
     """Full attention: every query attends every key, edges ``i -> j`` for all ``i, j < n``.
 
@@ -21,7 +21,7 @@ def full(n: int) -> AttentionGraph:
     return AttentionGraph(_csr.row_ranges(np.zeros(n, dtype=np.int64), np.full(n, n), n))
 
 
-@register("causal")
+@register("causal", global_tokens=NO_GLOBALS)
 def causal(n: int) -> AttentionGraph:
     """Causal (autoregressive) attention: edges ``i -> j`` for ``j <= i``."""
     n = check_int("causal.n", n, 1)

@@ -10,7 +10,7 @@ from sparsegraph.patterns.registry import register
 from sparsegraph.graph import AttentionGraph
 
 
-@register("global_etc")
+@register("global_etc", global_tokens=lambda p: p["g"])
 def global_etc(n: int, *, g: int) -> AttentionGraph:
     """``g`` extra global tokens placed in front of the ``n`` regular tokens (BigBird-ETC).
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from sparsegraph.patterns import _csr
 from sparsegraph.patterns._validate import check_int, check_int_tuple
-from sparsegraph.patterns.registry import register
+from sparsegraph.patterns.registry import NO_GLOBALS, register
 from sparsegraph.graph import AttentionGraph
 
 
@@ -19,7 +19,7 @@ def check_indices(where: str, indices: object, n: int) -> np.ndarray:
     return np.unique(np.asarray(values, dtype=np.int64))
 
 
-@register("global_itc")
+@register("global_itc", global_tokens=NO_GLOBALS)
 def global_itc(n: int, *, indices: tuple[int, ...]) -> AttentionGraph:
     """Existing positions made global (ITC): their rows and columns are full.
 

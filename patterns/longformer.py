@@ -6,7 +6,7 @@ from sparsegraph.patterns import _csr
 from sparsegraph.patterns._validate import check_int, per_head, per_layer
 from sparsegraph.patterns.dilated_window import dilated_heads
 from sparsegraph.patterns.global_itc import check_indices
-from sparsegraph.patterns.registry import register
+from sparsegraph.patterns.registry import NO_GLOBALS, register
 from sparsegraph.graph import AttentionGraph
 
 
@@ -23,7 +23,7 @@ def layer_window(window: int | tuple[int, ...], window_growth: int, layer: int) 
     return check_int("longformer.window", window, 1) * growth**layer
 
 
-@register("longformer")
+@register("longformer", global_tokens=NO_GLOBALS)
 def longformer(
     n: int,
     *,

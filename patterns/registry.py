@@ -29,6 +29,7 @@ The registry dict is the only module-level mutable state in sparsegraph (by desi
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import keyword
 import re
@@ -57,9 +58,16 @@ __all__ = [
     "parse_spec",
     "format_spec",
     "rng",
+    "NO_GLOBALS",
 ]
 
 CONTEXT_ARGS = ("heads", "layer", "seed")
+
+
+def NO_GLOBALS(params: Mapping[str, Any]) -> int:
+    """The ``global_tokens`` declaration of a pattern that never adds ETC global tokens."""
+    return 0
+
 
 #: name -> PatternInfo. The only module-level mutable state of the project.
 _REGISTRY: dict[str, "PatternInfo"] = {}
@@ -98,6 +106,9 @@ class PatternInfo:
     params: tuple[ParamInfo, ...]
     context: frozenset[str]
     summary: str
+    #: ``params -> g``: the ETC global tokens the pattern adds, when it declared them (see
+    #: :func:`register`); ``None``: count them on a built graph.
+    global_tokens: Callable[[Mapping[str, Any]], int] | None = None
 
     def param(self, name: str) -> ParamInfo:
         for p in self.params:
@@ -116,11 +127,18 @@ def _param_name(key: str) -> str:
     return key + "_" if keyword.iskeyword(key) else key
 
 
-def register(name: str, *, replace: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register(name: str, *, replace: bool = False,
+             global_tokens: Callable[[Mapping[str, Any]], int] | None = None,
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: make a pattern function first-class under ``name``.
 
     The function is returned unchanged, so it can still be called directly.
     Registering a name twice raises unless ``replace=True``.
+
+    ``global_tokens``: for a pattern that adds ETC global tokens (``num_global > 0``), a function
+    of its parameters (a dict with every parameter, defaults included) giving their number, so a
+    model learns how many global embeddings it needs without building a graph. Patterns that do not
+    declare it are counted on a graph built at the model's length (:meth:`Pattern.global_tokens`).
     """
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"pattern name must be an identifier like 'my_pattern', got {name!r}")
@@ -131,7 +149,7 @@ def register(name: str, *, replace: bool = False) -> Callable[[Callable[..., Any
                 f"pattern {name!r} is already registered (by {_REGISTRY[name].fn.__module__}); "
                 "pass replace=True to override it"
             )
-        _REGISTRY[name] = _inspect_pattern(name, fn)
+        _REGISTRY[name] = dataclasses.replace(_inspect_pattern(name, fn), global_tokens=global_tokens)
         return fn
 
     return deco
@@ -246,6 +264,25 @@ class Pattern:
     def uses_seed(self) -> bool:
         return "seed" in self.info.context
 
+    def global_tokens(self, n: int | None = None, heads: int = 1, layer: int = 0, seed: int = 0) -> int:
+        """``g``: the ETC global tokens this pattern's graphs have (``num_global``; 0 for most).
+
+        From the pattern's declaration (:func:`register`'s ``global_tokens``) when it has one;
+        otherwise counted on ``build(n, heads, layer, seed)``, so ``n`` is then required.
+        """
+        declared = self.info.global_tokens
+        if declared is not None:
+            g = declared(self.all_params)
+            if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+                raise ValueError(f"pattern {self.spec!r}: its global_tokens declaration returned "
+                                 f"{g!r}, expected an int >= 0")
+            return g
+        if n is None:
+            raise ValueError(
+                f"pattern {self.spec!r} does not declare its ETC global tokens "
+                f"(@register(..., global_tokens=...)); pass n to count them on a built graph")
+        return int(self.build(n, heads=heads, layer=layer, seed=seed).num_global)
+
     def build(self, n: int, heads: int = 1, layer: int = 0, seed: int = 0) -> AttentionGraph:
         """The pattern's graph for sequence length ``n`` (plus any ETC global tokens)."""
         n = _check_arg("n", n, 1)
@@ -317,6 +354,10 @@ class UnionPattern:
     @property
     def uses_seed(self) -> bool:
         return any(p.uses_seed for p in self.parts)
+
+    def global_tokens(self, n: int | None = None, heads: int = 1, layer: int = 0, seed: int = 0) -> int:
+        """``g`` of the union: the parts' largest (parts without globals are placed behind them)."""
+        return max(p.global_tokens(n, heads=heads, layer=layer, seed=seed) for p in self.parts)
 
     def build(self, n: int, heads: int = 1, layer: int = 0, seed: int = 0) -> AttentionGraph:
         graphs = [p.build(n, heads=heads, layer=layer, seed=seed) for p in self.parts]

@@ -6,7 +6,7 @@ import numpy as np
 
 from sparsegraph.patterns import _csr
 from sparsegraph.patterns._validate import check_bool, check_int
-from sparsegraph.patterns.registry import register
+from sparsegraph.patterns.registry import NO_GLOBALS, register
 from sparsegraph.graph import AttentionGraph
 
 
@@ -19,7 +19,7 @@ def window_range(n: int, window: int, causal: bool) -> tuple[np.ndarray, np.ndar
     return np.maximum(i - half, 0), np.minimum(i + half + 1, n)
 
 
-@register("sliding_window")
+@register("sliding_window", global_tokens=NO_GLOBALS)
 def sliding_window(n: int, *, window: int, causal: bool = False) -> AttentionGraph:
     """Sliding window: query ``i`` attends key ``j`` iff ``|i - j| <= window // 2``.
 

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from sparsegraph.patterns import _csr
 from sparsegraph.patterns._validate import check_bool, check_choice, check_int
-from sparsegraph.patterns.registry import register
+from sparsegraph.patterns.registry import NO_GLOBALS, register
 from sparsegraph.graph import AttentionGraph
 
 
@@ -32,7 +32,7 @@ def _fixed(n: int, stride: int, c: int, causal: bool) -> tuple[sp.csr_matrix, sp
     return local, _csr.row_prefixes(summary, counts, n), "summary"
 
 
-@register("sparse_transformer")
+@register("sparse_transformer", global_tokens=NO_GLOBALS)
 def sparse_transformer(
     n: int,
     *,

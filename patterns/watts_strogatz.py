@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from sparsegraph.patterns import _sample
 from sparsegraph.patterns._validate import check_bool, check_int, check_probability
-from sparsegraph.patterns.registry import register, rng
+from sparsegraph.patterns.registry import NO_GLOBALS, register, rng
 from sparsegraph.graph import AttentionGraph
 
 
@@ -65,7 +65,7 @@ def _one_head(gen: np.random.Generator, n: int, k: int, p: float) -> tuple[sp.cs
     return lattice, rewired
 
 
-@register("watts_strogatz")
+@register("watts_strogatz", global_tokens=NO_GLOBALS)
 def watts_strogatz(
     n: int,
     *,

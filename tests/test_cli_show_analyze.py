@@ -147,7 +147,7 @@ def test_errors_are_one_line_with_status_2(runs) -> None:
     (["show", "full", "--n", "200", "--block", "1"], "characters per row"),
     (["analyze", "full", "--n", "16,abc"], "--n must be a comma-separated list"),
     (["analyze", "full", "--n", "16", "--metrics", "paths,nope"], "metrics must be a non-empty list"),
-    (["analyze", "full", "--n", "16", "--import", "no_such_module_xyz"], "cannot import 'no_such_module_xyz'"),
+    (["analyze", "full", "--n", "16", "--import", "no_such_module_xyz"], "--import 'no_such_module_xyz': no such module"),
     (["analyze", "full", "--n", "16", "--import", "missing_file.py"], "no such file 'missing_file.py'"),
     (["analyze", "full", "--n", "16", "--plot", "/no/such/dir/p.png"], "output directory '/no/such/dir'"),
 ])

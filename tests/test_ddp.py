@@ -70,8 +70,8 @@ def test_two_processes_equal_one(tmp_path: Path) -> None:
         assert r.get("loss") == pytest.approx(q.get("loss"), rel=1e-4)
     import json
     res = json.loads((tmp_path / "ddp" / "results.json").read_text())
-    assert res["world_size"] == 2 and res["steps"] == ref_results["steps"]
-    assert res["best_eval"]["count"] == ref_results["best_eval"]["count"] == 40  # eval shards cover every example once
+    assert res["world_size"] == 2 and res["steps"] == ref_results.steps
+    assert res["best_eval"]["count"] == ref_results.best_eval["count"] == 40  # eval shards cover every example once
     assert (tmp_path / "mismatch.txt").read_text().startswith("the initial model (parameters, buffers, attention layouts) differs between ranks")
 
 

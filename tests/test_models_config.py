@@ -17,7 +17,7 @@ BAD_MODEL = [
     ("vocab_size", 0), ("vocab_size", 2.5), ("vocab_size", True), ("d_model", -4),
     ("n_layers", 0), ("n_heads", 0), ("n_heads", 3), ("d_ff", 0), ("dropout", 1.0),
     ("dropout", -0.1), ("dropout", float("nan")), ("dropout", "0.1"), ("max_len", 0),
-    ("position", "relative"), ("pooling", "max"), ("global_tokens", -1), ("pad_id", -1),
+    ("position", "relative"), ("pooling", "max"), ("pad_id", -1),
     ("pad_id", 50), ("gradient_checkpointing", 1), ("init_std", 0.0), ("layer_norm_eps", 0),
     ("attention", "full"),
 ]
@@ -76,16 +76,17 @@ def test_unknown_key_is_an_error():
 )
 def test_dict_round_trip(d_heads, layers, per_layer, pooling, position, seed, block):
     d, h = d_heads
-    pattern = ["full"] * layers if per_layer else "full"
+    spec = "global_etc:g=2|sliding_window:window=3" if pooling == "global" else "full"
+    pattern = [spec] * layers if per_layer else spec
     cfg = ModelConfig(
         vocab_size=30, d_model=d, n_heads=h, n_layers=layers, pooling=pooling, position=position,
-        global_tokens=2 if pooling == "global" else 0,
         attention=AttentionConfig(pattern=pattern, graph_seed=seed, block_size=block),
     )
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     s2s = Seq2SeqConfig(encoder=cfg, decoder_layers=layers)
     assert Seq2SeqConfig.from_dict(s2s.to_dict()) == s2s
-    assert all(cfg.layer_pattern(i) == "full" for i in range(layers))
+    assert all(cfg.layer_pattern(i) == spec for i in range(layers))
+    assert cfg.global_tokens == (2 if pooling == "global" else 0)
 
 
 def test_configs_are_frozen():

@@ -99,7 +99,7 @@ def test_gradient_checkpointing_gives_same_gradients(pattern, g):
     grads = []
     for ckpt in (False, True):
         torch.manual_seed(0)
-        cfg = tiny(pattern, dropout=0.2, global_tokens=g, gradient_checkpointing=ckpt,
+        cfg = tiny(pattern, dropout=0.2, gradient_checkpointing=ckpt,
                    pooling="global" if g else "mean")
         model = SequenceClassifier(cfg, num_classes=2)
         model.train()
@@ -209,11 +209,31 @@ def test_pattern_that_cannot_be_built_raises_instead_of_falling_back():
         model(ids(1, 20))
 
 
-def test_global_token_count_must_match_the_pattern():
-    with pytest.raises(ValueError, match="global_tokens"):
-        Encoder(tiny(ETC, global_tokens=0))(ids(1, 10))
-    with pytest.raises(ValueError, match="global_tokens"):
-        Encoder(tiny(WINDOW, global_tokens=3))(ids(1, 10))
+def test_global_token_count_is_derived_from_the_pattern():
+    assert tiny(ETC).global_tokens == 2 and tiny(WINDOW).global_tokens == 0
+    assert tiny("bigbird:block=16,window=3,random=1,global=1,mode=etc").global_tokens == 16
+    assert Encoder(tiny(ETC)).globals.shape == (2, 32)
+    with pytest.raises(ValueError, match="same number of ETC global tokens"):
+        tiny([ETC, WINDOW])
+    with pytest.raises(ValueError, match="pooling='global'"):
+        tiny(WINDOW, pooling="global")
+
+
+def test_an_undeclared_pattern_is_counted_on_a_built_graph():
+    from sparsegraph import patterns
+    from sparsegraph.graph import AttentionGraph
+
+    @patterns.register("test_two_globals_undeclared")
+    def two(n: int) -> AttentionGraph:
+        return patterns.build("global_etc:g=2|sliding_window:window=3", n)
+
+    try:
+        cfg = tiny("test_two_globals_undeclared", pooling="global")
+        assert cfg.global_tokens == 2
+        out = Encoder(cfg).eval()(ids(2, 20))
+        assert out.global_hidden.shape == (2, 2, 32)
+    finally:
+        patterns.unregister("test_two_globals_undeclared")
 
 
 # ---------------------------------------------------------------------- padding
@@ -229,7 +249,7 @@ def test_appended_padding_changes_no_real_output(length, extra, position, etc, s
     # The window (+ global) graphs restricted to the first positions do not depend on n, so any
     # amount of padding must leave every real token's output and the pooled vector unchanged.
     torch.manual_seed(seed)
-    cfg = tiny(ETC if etc else ITC_CLS, position=position, global_tokens=2 if etc else 0,
+    cfg = tiny(ETC if etc else ITC_CLS, position=position,
                pooling="global" if etc else "cls")
     model = Encoder(cfg).eval()
     x = ids(1, length, seed=seed)
@@ -275,7 +295,7 @@ def test_etc_global_tokens_see_far_tokens(pos, token, seed):
     y = x.clone()
     y[:, pos] = token if x[0, pos] != token else token % 23 + 1  # change a token far from 0
 
-    one = Encoder(tiny(ETC, n_layers=1, global_tokens=2, pooling="global")).eval()
+    one = Encoder(tiny(ETC, n_layers=1, pooling="global")).eval()
     a, b = one(x), one(y)
     assert a.hidden.shape == (2, 40, 32) and a.global_hidden.shape == (2, 2, 32)
     assert a.states.shape == (2, 2 + one.padded_length(40), 32)
@@ -285,7 +305,7 @@ def test_etc_global_tokens_see_far_tokens(pos, token, seed):
     # still only hold their learned embeddings
     torch.testing.assert_close(a.hidden[:, 0], b.hidden[:, 0], rtol=0, atol=0)
 
-    two = Encoder(tiny(ETC, n_layers=2, global_tokens=2, pooling="global")).eval()
+    two = Encoder(tiny(ETC, n_layers=2, pooling="global")).eval()
     assert not torch.allclose(two(x).hidden[:, 0], two(y).hidden[:, 0])  # through the globals
 
     window_only = Encoder(tiny("sliding_window:window=3", n_layers=2, pooling="mean")).eval()
@@ -294,7 +314,7 @@ def test_etc_global_tokens_see_far_tokens(pos, token, seed):
 
 def test_etc_with_bigbird_etc_mode():
     spec = "bigbird:block=16,window=3,random=1,global=1,mode=etc"
-    model = Encoder(tiny(spec, global_tokens=16, pooling="global")).eval()
+    model = Encoder(tiny(spec, pooling="global")).eval()
     out = model(ids(3, 50))
     assert out.global_hidden.shape == (3, 16, 32)
     assert out.pooled.shape == (3, 32)
@@ -369,7 +389,7 @@ def test_bf16_autocast_runs_and_tracks_float32(position):
     # The trainer's mixed precision: bf16 autocast on CPU. q, k, v must reach the kernel in one
     # dtype (rotary angles are cast to q's), and the result must stay near the float32 one.
     torch.manual_seed(0)
-    model = SequenceClassifier(tiny(ETC, "torch", position=position, global_tokens=2,
+    model = SequenceClassifier(tiny(ETC, "torch", position=position,
                                     pooling="global"), num_classes=2).eval()
     x = ids(2, 40, seed=9)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sparsegraph import patterns
+from sparsegraph.patterns import examples
 from sparsegraph.patterns.registry import format_spec, parse_spec
 from sparsegraph.graph import AttentionGraph
 
@@ -267,3 +268,34 @@ def test_rng_rejects_negative_keys() -> None:
         patterns.rng(-1)
     with pytest.raises(ValueError, match="non-negative"):
         patterns.rng(0, 1, -5)
+
+
+# ---------------------------------------------------------------------- declared global tokens
+@pytest.mark.parametrize("spec,n,heads", sorted({(s, 48, 2) for s in examples.SMALL}
+                                                 | {(s, 256, h) for s, h in examples.GALLERY.values()}))
+def test_declared_global_tokens_match_the_built_graph(spec: str, n: int, heads: int) -> None:
+    # A model sizes its ETC embeddings from the declaration, without building a graph: every
+    # built-in's declaration must agree with the graphs it builds.
+    pat = patterns.get(spec)
+    for length in (n, 2 * n):
+        assert pat.global_tokens() == pat.build(length, heads=heads, seed=1).num_global
+
+
+def test_every_builtin_declares_its_global_tokens() -> None:
+    builtin = [p for p in patterns.available() if p.fn.__module__.startswith("sparsegraph.patterns.")]
+    assert builtin and all(p.global_tokens is not None for p in builtin)
+
+
+def test_undeclared_global_tokens_need_a_length() -> None:
+    @patterns.register("test_undeclared_globals")
+    def undeclared(n: int):
+        return patterns.build("global_etc:g=3", n)
+
+    try:
+        pat = patterns.get("test_undeclared_globals")
+        with pytest.raises(ValueError, match="does not declare its ETC global tokens"):
+            pat.global_tokens()
+        assert pat.global_tokens(16) == 3
+        assert patterns.get("test_undeclared_globals|sliding_window:window=3").global_tokens(16) == 3
+    finally:
+        patterns.unregister("test_undeclared_globals")

@@ -18,6 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
 from sparsegraph.experiments.train import Callback, Trainer, load_model_weights
+from sparsegraph.experiments.train.result import Best, RunResult
 from sparsegraph.experiments.train.checkpoint import load_checkpoint
 from sparsegraph.experiments.train.metrics import read_metrics
 from sparsegraph.experiments.train.progress import ProgressBar, format_duration
@@ -127,7 +128,7 @@ def test_bf16_autocast_runs_and_learns(tmp_path: Path) -> None:
     results = t.fit()
     assert task.dtypes == {torch.bfloat16}  # the forward really ran under bf16 autocast
     assert all(p.dtype == torch.float32 for p in t.model.parameters())  # master weights stay fp32
-    final = results["best_eval"]
+    final = results.best_eval
     assert math.isfinite(final["loss"]) and final["loss"] < 0.8 * first["loss"]
     assert final["accuracy"] > first["accuracy"]
 
@@ -172,9 +173,9 @@ def test_best_tracking_and_early_stopping(tmp_path_factory, script: list[float],
             if patience and bad >= patience:
                 stop_i = i
                 break
-    assert res["steps"] == every * (stop_i + 1)
-    assert res["stopped_early"] == (stop_i < len(script) - 1 or (patience > 0 and bad >= patience))
-    assert res["best"] == {"metric": "score", "value": best, "step": every * (best_i + 1)}
+    assert res.steps == every * (stop_i + 1)
+    assert res.stopped_early == (stop_i < len(script) - 1 or (patience > 0 and bad >= patience))
+    assert res.best == Best(metric="score", value=best, step=every * (best_i + 1))
     assert load_checkpoint(d / "checkpoints" / "best.pt")["step"] == every * (best_i + 1)
     evals = [r for r in read_metrics(d / "metrics.jsonl") if r["split"] == "val"]
     assert [r["score"] for r in evals] == script[: stop_i + 1]
@@ -203,7 +204,8 @@ def test_results_files_and_test_at_best(tmp_path: Path) -> None:
     t = tiny.make_trainer(tmp_path, c)
     res = t.fit()
     on_disk = json.loads((tmp_path / "results.json").read_text())
-    assert on_disk["best"] == res["best"] and on_disk["steps"] == 12 and res["world_size"] == 1
+    assert RunResult.read(tmp_path) == res and on_disk["steps"] == 12 and res.world_size == 1
+    assert on_disk["best"] == {"metric": res.best.metric, "value": res.best.value, "step": res.best.step}
     assert (tmp_path / "config.toml").read_text().startswith("[run]")
     records = read_metrics(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in records if r["split"] == "train"] == [2, 4, 6, 8, 10, 12]
@@ -212,9 +214,9 @@ def test_results_files_and_test_at_best(tmp_path: Path) -> None:
     # test_at_best is the test score of the best checkpoint's weights
     final = {k: v.clone() for k, v in t.model.state_dict().items()}
     t.model.load_state_dict(load_checkpoint(tmp_path / "checkpoints" / "best.pt")["model"])
-    assert t.evaluate("test") == res["test_at_best"]
+    assert t.evaluate("test") == res.test_at_best
     t.model.load_state_dict(final)
-    assert t.evaluate("test") == res["test_final"]
+    assert t.evaluate("test") == res.test_final
     # keep_last=1: the newest step file, plus the best one
     steps = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*.pt"))
     assert steps[-1] == "step-000000012.pt" and len(steps) <= 2
@@ -246,11 +248,11 @@ def test_refuses_to_overwrite_a_run_and_resume_without_checkpoint_starts(tmp_pat
     tiny.seed_everything(0, "model")
     t = Trainer(tiny.TinyClassifier(), tiny.ClassifyTask(), tiny.ToyData(), train=c.train, optim=c.optim,
                 run=c.run, run_dir=tmp_path / "fresh", stream=err)
-    assert t.fit(resume=True)["steps"] == 2
+    assert t.fit(resume=True).steps == 2
     assert "no checkpoint" in err.getvalue()
     # resuming a finished run trains no further and reports the same
     t2 = tiny.make_trainer(tmp_path, cfg(steps=2, eval_every=0, test_split=""))
-    assert t2.fit(resume=True)["steps"] == 2
+    assert t2.fit(resume=True).steps == 2
 
 
 def test_non_finite_loss_stops_with_a_clear_error(tmp_path: Path) -> None:
@@ -342,3 +344,17 @@ def test_metrics_are_mirrored_to_tensorboard_when_it_is_installed(tmp_path: Path
     records = read_metrics(tmp_path / "metrics.jsonl")
     assert len([c for c in calls if len(c) == 3]) == sum(
         sum(1 for k, v in r.items() if k not in ("step", "split") and isinstance(v, (int, float))) for r in records)
+
+
+def test_run_result_round_trips_and_rejects_other_files(tmp_path: Path) -> None:
+    res = RunResult(name="r", steps=3, epochs_started=1, stopped_early=False,
+                    best=Best("accuracy", 0.5, 3), best_eval={"accuracy": 0.5}, parameters=10,
+                    world_size=1, precision="fp32", train_seconds=1.5, tokens_per_s=None,
+                    peak_memory_bytes=2**20, test_final={"accuracy": 0.4}, test_at_best=None)
+    res.write(tmp_path)
+    assert RunResult.read(tmp_path) == res
+    (tmp_path / "results.json").write_text('{"steps": 3, "colour": "red"}')
+    with pytest.raises(ValueError, match="unknown keys \\['colour'\\]"):
+        RunResult.read(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        RunResult.read(tmp_path / "nowhere")

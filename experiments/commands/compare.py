@@ -69,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsegraph.experiments.compare import CompareOptions, resolve_all, run_compare, split_patterns
+    from sparsegraph.experiments.compare import CompareOptions, run_compare, split_patterns
+    from sparsegraph.experiments.compare.specs import check_entries
     from sparsegraph.experiments.infra.user_modules import absolute_imports, import_user_modules
     from sparsegraph.experiments.lra.recipes import PRESETS, TASKS, get_recipe
     from sparsegraph.experiments.models.config import BACKENDS
@@ -93,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
     entries += [p.strip() for p in args.pattern_list]
     if not entries:
         entries = ["full", "bigbird", "longformer"]
-    for t in tasks:  # check every override and pattern spec before any data is generated
-        cfg = get_recipe(t, args.preset, args.overrides)
-        resolve_all(entries, length=max(cfg.model.block_size * 2, 256), block=cfg.model.block_size,
-                    pooling=cfg.model.pooling)
+    # check every override and pattern spec before any data is generated (the runner resolves
+    # the short names once per task, when its length is known)
+    for t in tasks:
+        get_recipe(t, args.preset, args.overrides)
+    check_entries(entries)
     opts = CompareOptions(
         tasks=tasks, entries=entries, preset=args.preset, seeds=list(range(args.seeds)),
         overrides=list(args.overrides), out=args.out, data_dir=args.data_dir,

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         if dist.is_main:
             evals = [r for r in read_metrics(trainer.run_dir / "metrics.jsonl") if r.get("split") == cfg.train.eval_split]
             print(_loss_table(evals, cfg.train.eval_split, tok.vocab_size))
-            print(f"best checkpoint: {trainer.checkpoints.best_path} (step {results['best']['step']}); "
+            print(f"best checkpoint: {trainer.checkpoints.best_path} (step {results.best.step}); "
                   f"fine-tune with: sparsegraph train CONFIG.toml --init-from {trainer.checkpoints.best_path}")
     finally:
         D.shutdown()

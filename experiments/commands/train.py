@@ -288,10 +288,10 @@ def run(args: argparse.Namespace) -> int:
                           run=cfg.run, config=cfg, dist=dist)
         results = trainer.fit(resume=args.resume)
         if dist.is_main:
-            best = results["best"]
-            line = f"best {best['metric']} {best['value']:.4f} at step {best['step']}"
-            if "test_at_best" in results:
-                line += f"; test accuracy at the best checkpoint {results['test_at_best'].get('accuracy', float('nan')):.4f}"
+            best = results.best
+            line = f"best {best.metric} {best.value:.4f} at step {best.step}"
+            if results.test_at_best is not None:
+                line += f"; test accuracy at the best checkpoint {results.test_at_best.get('accuracy', float('nan')):.4f}"
             print(line + f"; results in {trainer.run_dir / 'results.json'}")
     finally:
         D.shutdown()

@@ -1,21 +1,25 @@
-"""The graph of each pattern at the task's length, and its measurements.
+"""The graphs each pattern of a comparison trains on, and their measurements.
 
-The graph measured is the one the model's first layer attends over: ``pattern.build(n,
-heads=H, layer=0, seed=graph_seed)`` with ``n`` the model's padded length (CLS token included,
-rounded up to the layout block) — exactly what :class:`experiments.models.LayoutCache` builds.
-Metrics come from :func:`sparsegraph.analysis.analyze` on the heads merged (an edge is present if
-any head has it: what one layer can move information along).
+The graph measured for the run of seed ``s`` is the one its model's first layer attends over:
+``pattern.build(n, heads=H, layer=0, seed=s)`` with ``n`` the model's padded length
+(:meth:`~sparsegraph.experiments.models.ModelConfig.padded_length`) and the run's seed as the
+graph seed — exactly what :class:`~sparsegraph.experiments.models.LayoutCache` builds. A pattern
+that uses no seed has one graph for every seed, measured once. Metrics come from
+:func:`sparsegraph.analysis.analyze` on the heads merged (an edge is present if any head has it:
+what one layer can move information along).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 from sparsegraph import patterns
 from sparsegraph.graph import AttentionGraph
 
-__all__ = ["GRAPH_METRICS", "padded_length", "build_graph", "graph_metrics"]
+__all__ = ["GRAPH_METRICS", "PatternGraphs", "measure_pattern", "build_graph", "graph_metrics"]
 
 #: The metric columns of the comparison table: (key, column title); see :func:`graph_metrics`.
 GRAPH_METRICS: tuple[tuple[str, str], ...] = (
@@ -26,12 +30,6 @@ GRAPH_METRICS: tuple[tuple[str, str], ...] = (
     ("spectral_gap", "spectral gap"),
     ("clustering", "clustering"),
 )
-
-
-def padded_length(length: int, *, block: int, cls_token: bool) -> int:
-    """The regular length the model's attention runs on: ``length`` tokens (+1 CLS), rounded up
-    to a multiple of ``block`` (as :meth:`experiments.models.Encoder.padded_length`)."""
-    return -(-(length + int(cls_token)) // block) * block
 
 
 def build_graph(spec: str, n: int, *, heads: int, seed: int) -> AttentionGraph:
@@ -73,3 +71,52 @@ def graph_metrics(graph: AttentionGraph, *, seed: int = 0) -> dict[str, float | 
         "spectral_gap": _number(found.get("spectral", {}).get("gap")),
         "clustering": _number(found.get("clustering", {}).get("average")),
     }
+
+
+@dataclass
+class PatternGraphs:
+    """One pattern's trained graphs: per seed the :data:`GRAPH_METRICS` of its layer-0 graph.
+
+    ``metrics`` is the mean over the seeds, ``metrics_std`` the sample standard deviation where
+    the seeds' graphs differ (None for a metric that is the same for every seed, or with one seed).
+    """
+
+    spec: str
+    n: int
+    heads: int
+    global_tokens: int
+    per_seed: dict[int, dict[str, float | None]]
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    metrics_std: dict[str, float | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key, _title in GRAPH_METRICS:
+            xs = [m.get(key) for m in self.per_seed.values()]
+            if not xs or any(x is None for x in xs):
+                self.metrics[key], self.metrics_std[key] = None, None
+                continue
+            self.metrics[key] = sum(xs) / len(xs)
+            differ = len(xs) > 1 and max(xs) != min(xs)
+            self.metrics_std[key] = statistics.stdev(xs) if differ else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "n": self.n, "heads": self.heads,
+                "global_tokens": self.global_tokens, "metrics": self.metrics,
+                "metrics_std": self.metrics_std,
+                "per_seed": {str(s): m for s, m in self.per_seed.items()}}
+
+
+def measure_pattern(spec: str, n: int, *, heads: int, seeds: Sequence[int],
+                    global_tokens: int) -> PatternGraphs:
+    """Measure the layer-0 graph of ``spec`` that each of ``seeds`` trains on (one graph for a
+    pattern that uses no seed)."""
+    from sparsegraph import patterns as _patterns
+
+    uses_seed = _patterns.get(spec).uses_seed
+    per_seed: dict[int, dict[str, float | None]] = {}
+    shared: dict[str, float | None] | None = None
+    for s in seeds:
+        if uses_seed or shared is None:
+            shared = graph_metrics(build_graph(spec, n, heads=heads, seed=s))
+        per_seed[s] = dict(shared)
+    return PatternGraphs(spec=spec, n=n, heads=heads, global_tokens=global_tokens, per_seed=per_seed)

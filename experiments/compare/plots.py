@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import io
+
 import math
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from sparsegraph.experiments.compare.graphs import GRAPH_METRICS  # noqa: E402
 from sparsegraph.experiments.compare.results import TaskResults, summarise  # noqa: E402
+from sparsegraph.experiments.infra.atomic import atomic_write_bytes  # noqa: E402
 
 __all__ = ["curves", "accuracy_vs_graph", "speed_memory", "write_all"]
 
@@ -128,8 +131,15 @@ def speed_memory(tasks: Sequence[TaskResults]) -> plt.Figure | None:
             rows = sorted((r for r in tr.sweep if r["label"] == lab and r.get("ms") is not None),
                           key=lambda r: r["n"])
             if rows:
-                ax_t.plot([r["n"] for r in rows], [r["ms"] for r in rows], marker="o",
-                          color=col[lab], label=lab)
+                # the median with its fastest-slowest range; an unreliable median is drawn hollow
+                ns = [r["n"] for r in rows]
+                ms = [r["ms"] for r in rows]
+                err = [[r["ms"] - r.get("ms_low", r["ms"]) for r in rows],
+                       [r.get("ms_high", r["ms"]) - r["ms"] for r in rows]]
+                ax_t.errorbar(ns, ms, yerr=err, color=col[lab], label=lab, capsize=2, lw=1)
+                for r in rows:
+                    ax_t.plot([r["n"]], [r["ms"]], marker="o", color=col[lab],
+                              mfc=col[lab] if r.get("reliable", True) else "white")
             mem = [r for r in rows if r.get("peak_mb") is not None]
             if mem:
                 ax_m.plot([r["n"] for r in mem], [max(r["peak_mb"], 1e-2) for r in mem],
@@ -141,7 +151,8 @@ def speed_memory(tasks: Sequence[TaskResults]) -> plt.Figure | None:
             ax.set_yscale("log")
             ax.set_xlabel("sequence length n")
             ax.set_ylabel(what)
-            ax.set_title(f"{tr.task}: one attention layer, {what}")
+            ax.set_title(f"{tr.task}: one attention layer, {what}"
+                         + (" (hollow: unreliable)" if ax is ax_t else ""))
             ax.grid(alpha=0.3, which="both")
             _legend(ax)
     fig.tight_layout()
@@ -157,7 +168,9 @@ def write_all(out: Path, tasks: Sequence[TaskResults]) -> list[Path]:
                       ("speed_memory.png", speed_memory(tasks))):
         if fig is None:
             continue
-        fig.savefig(d / name, dpi=110)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
+        atomic_write_bytes(d / name, buf.getvalue())
         written.append(d / name)
     return written

@@ -1,6 +1,7 @@
 """Gathering a comparison's runs: per-run records, per-pattern summaries, and the files.
 
-Per run (one pattern, one seed), from the trainer's ``results.json`` and ``metrics.jsonl``:
+Per run (one pattern, one seed), from the trainer's :class:`~sparsegraph.experiments.train.result.RunResult`
+(``results.json``) and ``metrics.jsonl``:
 
 - ``test_accuracy``: test accuracy of the final weights;
 - ``best_dev_accuracy`` / ``best_dev_step``: the best validation accuracy over the evaluations;
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sparsegraph.experiments.compare.graphs import GRAPH_METRICS
+from sparsegraph.experiments.train.result import RESULTS_FILE, RunResult
 
 __all__ = ["RunRecord", "TaskResults", "read_run", "summarise", "markdown_table", "write_all",
            "CSV_FIELDS"]
@@ -104,21 +106,19 @@ def read_run(run_dir: Path, *, task: str, label: str, spec: str, seed: int) -> R
             elif r.get("split") == "train" and "accuracy" in r:
                 rec.train_curve.append([int(r["step"]), float(r["accuracy"])])
     failed = _read_json(run_dir / "failed.json")
-    res = _read_json(run_dir / "results.json")
-    if isinstance(res, dict):
+    if (run_dir / RESULTS_FILE).exists():
+        res = RunResult.read(run_dir)
         rec.status = "done"
-        rec.steps = res.get("steps")
-        best = res.get("best") or {}
-        if best.get("metric") == "accuracy" and best.get("value") is not None:
-            rec.best_dev_accuracy = float(best["value"])
-            rec.best_dev_step = best.get("step")
-        rec.test_accuracy = _accuracy(res.get("test_final"))
-        rec.test_at_best_dev = _accuracy(res.get("test_at_best"))
-        rec.tokens_per_s = res.get("tokens_per_s")
-        peak = res.get("peak_memory_bytes")
-        rec.peak_memory_mb = peak / 2**20 if isinstance(peak, (int, float)) else None
-        rec.train_seconds = res.get("train_seconds")
-        rec.parameters = res.get("parameters")
+        rec.steps = res.steps
+        if res.best.metric == "accuracy" and res.best.value is not None:
+            rec.best_dev_accuracy = float(res.best.value)
+            rec.best_dev_step = res.best.step
+        rec.test_accuracy = _accuracy(res.test_final)
+        rec.test_at_best_dev = _accuracy(res.test_at_best)
+        rec.tokens_per_s = res.tokens_per_s
+        rec.peak_memory_mb = res.peak_memory_bytes / 2**20
+        rec.train_seconds = res.train_seconds
+        rec.parameters = res.parameters
     elif isinstance(failed, dict):
         rec.status = "failed"
         rec.error = str(failed.get("error", ""))
@@ -154,6 +154,7 @@ def summarise(tr: TaskResults) -> list[dict[str, Any]]:
         for key in ("tokens_per_s", "peak_memory_mb", "train_seconds", "wall_seconds"):
             row[key] = _mean([getattr(r, key) for r in runs if getattr(r, key) is not None])
         row.update(p.get("metrics", {}))
+        row.update({k + "_std": v for k, v in p.get("metrics_std", {}).items()})
         rows.append(row)
     return rows
 
@@ -180,6 +181,10 @@ def _num(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+#: What the graph columns describe (printed under every report).
+GRAPH_NOTE = ("Graph metrics: the layer-0 graph each seed trained on (heads merged, at the attention "
+              "length); mean over the seeds, ± std where the seeds' graphs differ.")
+
 TABLE_COLUMNS = ("pattern", "test acc % (mean ± std)", "best dev acc %", "test @ best dev %",
                  "tokens/s", "peak MB", "wall s") + tuple(title for _k, title in GRAPH_METRICS)
 
@@ -202,10 +207,13 @@ def markdown_table(tr: TaskResults) -> str:
                  _pct(r["best_dev_accuracy"], r["best_dev_accuracy_std"]),
                  _pct(r["test_at_best_dev"], r["test_at_best_dev_std"]),
                  _num(r["tokens_per_s"]), _num(r["peak_memory_mb"], 4), _num(r["wall_seconds"], 3)]
-        cells += [_num(r.get(k)) for k, _t in GRAPH_METRICS]
+        cells += [_num(r.get(k)) + (f" ± {_num(r[k + '_std'], 2)}" if r.get(k + "_std") else "")
+                  for k, _t in GRAPH_METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Patterns: " + "; ".join(f"`{r['label']}` = `{r['spec']}`" for r in rows))
+    lines.append("")
+    lines.append(GRAPH_NOTE)
     verdict = baseline_verdict(rows, base)
     if verdict:
         lines.append("")
@@ -241,14 +249,16 @@ def _csv(tasks: Sequence[TaskResults]) -> str:
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
     for tr in tasks:
-        metrics = {p["label"]: p.get("metrics", {}) for p in tr.patterns}
+        # each run's row carries the metrics of the graph that seed trained
+        metrics = {(p["label"], int(s)): m for p in tr.patterns
+                   for s, m in p.get("per_seed", {}).items()}
         for r in tr.runs:
             row = {k: v for k, v in asdict(r).items() if k in CSV_FIELDS}
             row["pattern"] = r.label
             row["majority_baseline_test"] = tr.baseline.get("test")
             row["majority_baseline_val"] = tr.baseline.get("val")
             row["length"] = tr.length
-            row.update({k: v for k, v in metrics.get(r.label, {}).items() if k in CSV_FIELDS})
+            row.update({k: v for k, v in metrics.get((r.label, r.seed), {}).items() if k in CSV_FIELDS})
             w.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return buf.getvalue()
 
@@ -290,6 +300,6 @@ def write_all(out: Path, tasks: Sequence[TaskResults], *, command: str = "",
     md = (f"# sparsegraph compare\n\n`{command}`\n\n" if command else "# sparsegraph compare\n\n")
     md += report + "\n\nAccuracies in %; std is the sample standard deviation over seeds (shown "
     md += "with 2+ seeds); peak MB is the training process's peak resident set; wall s is the "
-    md += "whole run process. Graph metrics are of layer 0's graph, heads merged, at the attention length.\n"
+    md += "whole run process. " + GRAPH_NOTE + "\n"
     atomic_write_bytes(out / "results.md", md.encode())
     return report

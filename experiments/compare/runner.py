@@ -5,9 +5,10 @@ For each task (in order):
 1. build its :class:`~experiments.lra.recipes.Recipe` (preset + ``--set`` overrides) and load
    its data (generated tasks are generated once and cached; the majority-class baseline is
    computed on the val and test splits);
-2. resolve each pattern entry to a full spec for the model's padded length (printed), build its
-   layer-0 graph at that length and measure it (:mod:`sparsegraph.experiments.compare.graphs`) — a pattern
-   that cannot be built at this length fails here, before any training;
+2. resolve each pattern entry to a full spec for the model's padded length (printed; the one
+   resolution), build the layer-0 graph that each seed will train at that length and measure it
+   (:mod:`sparsegraph.experiments.compare.graphs`) — a pattern that cannot be built at this length
+   fails here, before any training;
 3. train each (pattern, seed) in its own process (:mod:`sparsegraph.experiments.compare.worker`) in the run
    directory ``OUT/<task>/<pattern>/seed<s>/``. A run whose ``results.json`` exists and whose
    ``run.toml`` equals the one it would get now is finished and is not retrained; an unfinished
@@ -36,6 +37,8 @@ from sparsegraph.experiments.compare import graphs as graphmod
 from sparsegraph.experiments.compare import results as resmod
 from sparsegraph.experiments.compare.specs import PatternChoice, resolve_all, run_label
 from sparsegraph.experiments.compare.runspec import RUN_FILE, RunSpec, read_spec, write_spec
+from sparsegraph.experiments.infra.atomic import atomic_write_bytes
+from sparsegraph.kernels.measure import MEMORY_MALLOC_ENV
 from sparsegraph.experiments.lra.recipes import Recipe, get_recipe
 from sparsegraph.experiments.train.progress import format_duration as _fmt_time
 
@@ -85,12 +88,12 @@ class _Log:
 class _Prepared:
     name: str
     config: Recipe
-    length: int          # padded attention length (CLS included)
+    length: int          # padded attention length (CLS included): ModelConfig.padded_length
     seq_len: int         # input tokens per sequence
     baseline: dict[str, float]
     data_summary: str
     choices: list[PatternChoice]
-    graphs: dict[str, dict[str, Any]]   # label -> {"spec", "global_tokens", "metrics"}
+    graphs: dict[str, dict[str, Any]]   # label -> graphmod.PatternGraphs.to_dict()
 
 
 def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
@@ -104,16 +107,21 @@ def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
     baseline = {s: data.majority_baseline(s) for s in ("val", "test") if s in data.splits}
     log(f"{task}: {data.summary()}; majority-class baseline: "
         + ", ".join(f"{s} {100 * v:.2f}%" for s, v in baseline.items()))
+
+    def model_config(spec: str, seed: int = 0) -> Any:
+        return cfg.model_config(vocab_size=data.vocab_size, pad_id=data.pad_id, pattern=spec,
+                                max_len=data.seq_len, graph_seed=seed, backend=opts.backend)
+
     m = cfg.model
-    length = graphmod.padded_length(data.seq_len, block=m.block_size, cls_token=m.pooling == "cls")
+    length = model_config("full").padded_length(data.seq_len)
     choices = resolve_all(opts.entries, length=length, block=m.block_size, pooling=m.pooling)
     graphs: dict[str, dict[str, Any]] = {}
     for c in choices:
-        log(f"{task}: pattern {c.label} = {c.spec!r}; measuring its graph at n={length}")
-        graph = graphmod.build_graph(c.spec, length, heads=m.n_heads, seed=0)
-        metrics = graphmod.graph_metrics(graph, seed=0)
-        graphs[c.label] = {"spec": c.spec, "global_tokens": int(graph.num_global), "n": length,
-                           "heads": m.n_heads, "metrics": metrics}
+        log(f"{task}: pattern {c.label} = {c.spec!r}; measuring its layer-0 graph at n={length} "
+            f"for seed(s) {', '.join(map(str, opts.seeds))}")
+        graphs[c.label] = graphmod.measure_pattern(
+            c.spec, length, heads=m.n_heads, seeds=opts.seeds,
+            global_tokens=model_config(c.spec).global_tokens).to_dict()
     return _Prepared(task, cfg, length, data.seq_len, baseline, data.summary(), choices, graphs)
 
 
@@ -161,7 +169,7 @@ def _add_wall(run_dir: Path, seconds: float) -> float:
         except (ValueError, KeyError, TypeError):
             total = 0.0
     total += seconds
-    path.write_text(json.dumps({"seconds": total}) + "\n")
+    atomic_write_bytes(path, (json.dumps({"seconds": total}) + "\n").encode())
     return total
 
 
@@ -234,8 +242,8 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
     pending: list[_Job] = []
     for i, (p, c, seed) in enumerate(combos, 1):
         spec = RunSpec(task=p.config, label=c.label, spec=c.spec, seed=seed, backend=opts.backend,
-                       global_tokens=p.graphs[c.label]["global_tokens"], data_dir=opts.data_dir,
-                       cache_dir=opts.cache_dir, imports=tuple(opts.imports), threads=threads)
+                       data_dir=opts.data_dir, cache_dir=opts.cache_dir,
+                       imports=tuple(opts.imports), threads=threads)
         run_dir = _run_dir(out, p.name, c.label, seed)
         head = f"[{i}/{len(combos)}] {p.name} {c.label} seed {seed}"
         if (run_dir / RUN_FILE).exists():
@@ -293,7 +301,6 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
 def _sweep(p: _Prepared, opts: CompareOptions, out: Path, log: _Log) -> list[dict[str, Any]]:
     path = out / p.name / "sweep.json"
     request = {"specs": {c.label: c.spec for c in p.choices},
-               "global_tokens": {c.label: p.graphs[c.label]["global_tokens"] for c in p.choices},
                "lengths": _sweep_lengths(p.length, p.config.model.block_size),
                "d_model": p.config.model.d_model, "heads": p.config.model.n_heads,
                "block": p.config.model.block_size, "backend": opts.backend,
@@ -306,9 +313,9 @@ def _sweep(p: _Prepared, opts: CompareOptions, out: Path, log: _Log) -> list[dic
         + ", ".join(map(str, request["lengths"])))
     (out / p.name).mkdir(parents=True, exist_ok=True)
     req_path = out / p.name / "sweep_request.json"
-    req_path.write_text(json.dumps(request, indent=2) + "\n")
+    atomic_write_bytes(req_path, (json.dumps(request, indent=2) + "\n").encode())
     code = subprocess.call([sys.executable, "-m", "sparsegraph.experiments.compare.sweep", str(req_path), str(path)],
-                           env=_child_env())
+                           env={**_child_env(), **MEMORY_MALLOC_ENV})
     if code != 0:
         log(f"{p.name}: the speed/memory sweep failed (exit status {code}); no sweep plot")
         return []
@@ -340,8 +347,8 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
         raise PermissionError(f"--out {str(out)!r} is not writable")
     log(f"writing to {out}")
     prepared = [_prepare_task(t, opts, log) for t in opts.tasks]
-    (out / "graphs.json").write_text(json.dumps(
-        {p.name: p.graphs for p in prepared}, indent=2, default=str) + "\n")
+    atomic_write_bytes(out / "graphs.json", (json.dumps(
+        {p.name: p.graphs for p in prepared}, indent=2, default=str) + "\n").encode())
     failures = _train_all(prepared, opts, out, log)
     sweeps = {p.name: (_sweep(p, opts, out, log) if opts.sweep else []) for p in prepared}
     tasks_out = []

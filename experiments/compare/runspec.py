@@ -32,7 +32,6 @@ class RunSpec:
         seed: seeds the model initialisation, the data order and dropout (``run.seed``); the
             graph seed of random patterns is the same number, so each seed is also a new graph.
         backend: the ``kernels.attention`` backend.
-        global_tokens: ETC global tokens the pattern's graph has (0 for ITC / plain patterns).
         data_dir: directory of file-based tasks ("" for generated ones).
         cache_dir: the data cache root ("" = the default).
         imports: modules or ``.py`` files to import first (user-registered patterns).
@@ -44,7 +43,6 @@ class RunSpec:
     spec: str
     seed: int
     backend: str = "auto"
-    global_tokens: int = 0
     data_dir: str = ""
     cache_dir: str = ""
     imports: tuple[str, ...] = ()

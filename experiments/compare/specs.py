@@ -36,7 +36,7 @@ from typing import Iterable
 
 from sparsegraph import patterns
 
-__all__ = ["PatternChoice", "SHORT_NAMES", "split_patterns", "resolve", "resolve_all", "run_label"]
+__all__ = ["PatternChoice", "SHORT_NAMES", "split_patterns", "check_entries", "resolve", "resolve_all", "run_label"]
 
 #: Short names and what they become (``K`` = the key budget, ``b`` = the block size).
 SHORT_NAMES: dict[str, str] = {
@@ -121,6 +121,32 @@ def _odd(w: int) -> int:
     return w if w % 2 else w + 1
 
 
+def check_entries(entries: Iterable[str]) -> None:
+    """Check, before any data is loaded, that every entry is a short name or a valid spec of the
+    registry and that none is listed twice. Resolution happens once, in :func:`resolve_all`, when
+    the task's length is known."""
+    seen: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, str) or not entry.strip():
+            raise ValueError(f"pattern entry must be a non-empty string, got {entry!r}")
+        name = entry.strip()
+        if name in seen:
+            raise ValueError(f"pattern {name!r} is listed twice")
+        seen.add(name)
+        if name not in SHORT_NAMES:
+            _check_spec(name, name)
+    if not seen:
+        raise ValueError("no patterns to compare: give --patterns or --pattern")
+
+
+def _check_spec(name: str, spec: str) -> None:
+    try:
+        patterns.get(spec)
+    except (ValueError, TypeError, KeyError) as e:
+        known = ", ".join(sorted(set(SHORT_NAMES) | {p.name for p in patterns.available()}))
+        raise ValueError(f"pattern {name!r}: {e} (short names and registered patterns: {known})") from None
+
+
 def resolve(entry: str, *, length: int, block: int, pooling: str = "cls") -> PatternChoice:
     """The :class:`PatternChoice` of one entry for a model whose attention runs on ``length``
     positions (the padded length, CLS included) with layout block ``block``.
@@ -145,11 +171,7 @@ def resolve(entry: str, *, length: int, block: int, pooling: str = "cls") -> Pat
         "sparse_transformer": f"sparse_transformer:stride={block},causal=false",
     }
     spec = short.get(name, name)
-    try:
-        patterns.get(spec)
-    except (ValueError, TypeError, KeyError) as e:
-        known = ", ".join(sorted(set(SHORT_NAMES) | {p.name for p in patterns.available()}))
-        raise ValueError(f"pattern {name!r}: {e} (short names and registered patterns: {known})") from None
+    _check_spec(name, spec)
     return PatternChoice(label=name, spec=spec)
 
 

@@ -23,13 +23,14 @@ import time
 from pathlib import Path
 
 from sparsegraph.experiments.compare.runspec import read_spec
+from sparsegraph.experiments.infra.atomic import atomic_write_bytes
 from sparsegraph.experiments.infra.user_modules import import_user_modules
 
 __all__ = ["train", "main"]
 
 
 def train(run_dir: Path) -> dict:
-    """Train (or resume) the run in ``run_dir``; returns the trainer's results."""
+    """Train (or resume) the run in ``run_dir``; returns the trainer's :class:`RunResult`."""
     import torch
 
     from sparsegraph.experiments.train.classification import ClassificationObjective
@@ -48,8 +49,6 @@ def train(run_dir: Path) -> dict:
     model_cfg = spec.task.model_config(
         vocab_size=data.vocab_size, pad_id=data.pad_id, pattern=spec.spec,
         max_len=data.seq_len, graph_seed=spec.seed, backend=spec.backend)
-    if spec.global_tokens:
-        model_cfg = model_cfg.replace(global_tokens=spec.global_tokens)
     seed_everything(spec.seed, "model")
     model = (DualEncoderClassifier(model_cfg, data.num_classes) if data.is_pair
              else SequenceClassifier(model_cfg, data.num_classes))
@@ -75,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as e:
         # The runner shows this line and records the run as failed.
         print(f"run failed: {type(e).__name__}: {e}", file=sys.stderr)
-        (args.run_dir / "failed.json").write_text(json.dumps(
-            {"error": f"{type(e).__name__}: {e}", "seconds": time.time() - t0}) + "\n")
+        atomic_write_bytes(args.run_dir / "failed.json", (json.dumps(
+            {"error": f"{type(e).__name__}: {e}", "seconds": time.time() - t0}) + "\n").encode())
         return 1
     failed = args.run_dir / "failed.json"
     if failed.exists():

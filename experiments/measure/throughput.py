@@ -59,6 +59,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
+from sparsegraph.kernels.measure import Timing, reset_peak, status_kib
+
 GIB = 1024**3
 BLOCK = 64
 
@@ -87,20 +89,7 @@ MODEL = dict(vocab_size=256, d_model=256, n_layers=4, n_heads=4, d_ff=1024, drop
 # ---------------------------------------------------------------------- the child side
 def _proc_kib(pid: int | str, key: str) -> int:
     """A ``/proc/<pid>/status`` field in KiB (VmRSS, VmHWM), 0 when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return 0
-
-
-def _reset_peak() -> None:
-    """Reset this process's VmHWM to its current RSS (Linux >= 4.0: ``clear_refs`` value 5)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+    return status_kib(key, pid) or 0
 
 
 def _volunteer_for_oom_killer() -> None:
@@ -130,6 +119,8 @@ def _build(variant: str, n: int, checkpoint: bool, seed: int = 0):
     torch.manual_seed(seed)
     model = SequenceClassifier(cfg, num_classes=2)
     if backend == "eager":
+        from sparsegraph.experiments.measure.eager_attention import EagerFullAttention
+
         for layer in model.encoder.layers:
             layer.attn = EagerFullAttention(layer.attn)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -137,37 +128,6 @@ def _build(variant: str, n: int, checkpoint: bool, seed: int = 0):
     x = torch.randint(1, MODEL["vocab_size"], (1, n), generator=gen)
     y = torch.tensor([1])
     return model, opt, x, y
-
-
-def _eager_attention_class():
-    import torch
-    from torch import nn
-
-    class EagerFullAttention(nn.Module):
-        """Full attention computed the textbook way (BERT; Vaswani et al. 2017):
-        ``P = softmax(Q K^T / sqrt(d))`` materialised as ``[batch, heads, n, n]`` and kept for the
-        backward pass, ``O = P V``. Takes over a ``SparseSelfAttention``'s projections."""
-
-        def __init__(self, attn: nn.Module) -> None:
-            super().__init__()
-            self.qkv, self.out = attn.qkv, attn.out
-            self.n_heads, self.head_dim = attn.n_heads, attn.head_dim
-            self.cache = attn.cache  # unused here; keeps Encoder.graphs() working
-
-        def forward(self, x, n, key_padding_mask=None, rotary=None):
-            b, t, d = x.shape
-            q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-            s = torch.matmul(q, k.transpose(-1, -2)) * self.head_dim**-0.5
-            if key_padding_mask is not None:
-                s = s.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
-            p = torch.softmax(s, dim=-1)
-            return self.out(torch.matmul(p, v).transpose(1, 2).reshape(b, t, d))
-
-    return EagerFullAttention
-
-
-def EagerFullAttention(attn):  # noqa: N802  (a class, built lazily: this module imports torch late)
-    return _eager_attention_class()(attn)
 
 
 def _step(model, opt, x, y) -> float:
@@ -186,7 +146,9 @@ def _backend_of(model, n: int) -> str:
 
     from sparsegraph import kernels
 
-    if type(model.encoder.layers[0].attn).__name__ == "EagerFullAttention":
+    from sparsegraph.experiments.measure.eager_attention import EagerFullAttention
+
+    if isinstance(model.encoder.layers[0].attn, EagerFullAttention):
         return "eager"
     if model.config.attention.backend != "auto":
         return model.config.attention.backend
@@ -232,7 +194,7 @@ def child_trial(pattern: str, n: int, checkpoint: bool, steps: int, budget: int 
     build_s = time.perf_counter() - t
     build_peak = _proc_kib("self", "VmHWM") * 1024
     _emit({"phase": "built", "build_s": build_s, "backend": _backend_of(model, n)})
-    _reset_peak()
+    reset_peak()
     before = _proc_kib("self", "VmRSS") * 1024
     if budget is not None:
         if build_peak > budget or before > budget:
@@ -569,7 +531,10 @@ def speed(lengths: Sequence[int], rounds: int, budget: int, timeout: float,
             row = {"n": n, "pattern": p, "spec": VARIANTS[p][0], "memory_status": tr.status,
                    "peak": tr.peak, "backend": backend.get(p, tr.backend), "step_s": times.get(p, [])}
             if row["step_s"]:
-                row["median_s"] = statistics.median(row["step_s"])
+                timing = Timing(tuple(row["step_s"]))
+                row["median_s"] = timing.median
+                row["spread"] = timing.spread
+                row["reliable"] = timing.reliable
                 row["tokens_per_s"] = n / row["median_s"]
             rows.append(row)
     return rows
@@ -577,15 +542,18 @@ def speed(lengths: Sequence[int], rounds: int, budget: int, timeout: float,
 
 def speed_table(rows: list[dict], budget: int, rounds: int) -> str:
     out = [f"Training throughput, batch 1, median of {rounds} interleaved steps after a warm-up "
-           f"(memory budget {budget / GIB:g} GiB)", "",
-           "| n | pattern | backend | step (s), median | tokens/s | vs full | peak RSS (GiB) |",
+           f"(memory budget {budget / GIB:g} GiB); the step's fastest-slowest range beside it, and "
+           "'unreliable' where the interquartile range exceeds a quarter of the median", "",
+           "| n | pattern | backend | step (s), median (range) | tokens/s | vs full | peak RSS (GiB) |",
            "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
     for r in rows:
         full = next((x for x in rows if x["n"] == r["n"] and x["pattern"] == "full"), None)
         if "tokens_per_s" in r:
             ratio = (f"{r['tokens_per_s'] / full['tokens_per_s']:.2f}x"
                      if full is not None and "tokens_per_s" in full else "-")
-            out.append(f"| {r['n']} | {r['pattern']} | {r['backend']} | {r['median_s']:.2f} | "
+            step = (f"{r['median_s']:.2f} ({min(r['step_s']):.2f}-{max(r['step_s']):.2f})"
+                    + ("" if r.get("reliable", True) else " unreliable"))
+            out.append(f"| {r['n']} | {r['pattern']} | {r['backend']} | {step} | "
                        f"{r['tokens_per_s']:.0f} | {ratio} | {_gib(r['peak'])} |")
         elif r["memory_status"] == "over budget":
             out.append(f"| {r['n']} | {r['pattern']} | {r['backend'] or '-'} | over budget | - | - | "

@@ -141,9 +141,10 @@ class LayoutCache:
         g = self.global_tokens
         if graph.num_global != g:
             raise ValueError(
-                f"pattern {self.spec!r} (layer {self.layer}) has num_global={graph.num_global} "
-                f"global tokens but the model has global_tokens={g}; set ModelConfig.global_tokens "
-                f"to {graph.num_global} or use a pattern with {g} global tokens"
+                f"pattern {self.spec!r} (layer {self.layer}) built a graph with num_global="
+                f"{graph.num_global} at n={n}, but the model has {g} global tokens (what the "
+                "pattern declared, or built at the model's max_len): a pattern's ETC global "
+                "tokens must not depend on the length"
             )
         if (graph.n_q, graph.n_k) != (g + n, g + n):
             raise ValueError(

@@ -165,15 +165,17 @@ class ModelConfig:
         position: ``learned`` absolute, ``sinusoidal`` absolute, or ``rotary`` (relative).
         pooling: ``cls`` (a learned CLS token is prepended to every input and its output is the
             pooled vector), ``mean`` (mean over the real tokens), ``global`` (mean over the ETC
-            global tokens' outputs; needs ``global_tokens > 0``).
-        global_tokens: ``g``, the number of ETC global tokens (BigBird-ETC): the model prepends
-            ``g`` learned embeddings, and every layer's graph must have ``num_global == g``.
+            global tokens' outputs; needs a pattern with global tokens).
         pad_id: the token id that marks padding when no explicit padding mask is given
             (``None``: inputs carry no padding).
         gradient_checkpointing: recompute each layer in the backward pass (saves memory).
         init_std: standard deviation of the normal weight initialisation (BERT uses 0.02).
         layer_norm_eps: LayerNorm epsilon.
         attention: the :class:`AttentionConfig`.
+
+    Derived, not set: :attr:`global_tokens` ``g``, the number of ETC global tokens (BigBird-ETC),
+    comes from the pattern (:meth:`sparsegraph.patterns.Pattern.global_tokens`); the model
+    prepends ``g`` learned embeddings. Every layer's pattern must give the same ``g``.
     """
 
     vocab_size: int
@@ -185,7 +187,6 @@ class ModelConfig:
     max_len: int = 4096
     position: Literal["learned", "sinusoidal", "rotary"] = "learned"
     pooling: Literal["cls", "mean", "global"] = "cls"
-    global_tokens: int = 0
     pad_id: int | None = 0
     gradient_checkpointing: bool = False
     init_std: float = 0.02
@@ -211,12 +212,6 @@ class ModelConfig:
         _int("ModelConfig.max_len", self.max_len, 1)
         _choice("ModelConfig.position", self.position, POSITIONS)
         _choice("ModelConfig.pooling", self.pooling, POOLINGS)
-        _int("ModelConfig.global_tokens", self.global_tokens, 0)
-        if self.pooling == "global" and self.global_tokens == 0:
-            raise ValueError(
-                "ModelConfig.pooling='global' pools the ETC global tokens and needs "
-                "global_tokens > 0, got global_tokens=0"
-            )
         if self.pad_id is not None:
             _int("ModelConfig.pad_id", self.pad_id, 0)
             if self.pad_id >= self.vocab_size:
@@ -237,6 +232,13 @@ class ModelConfig:
                 f"ModelConfig.attention.pattern lists {len(self.attention.pattern)} specs, expected "
                 f"one per layer (n_layers={self.n_layers})"
             )
+        object.__setattr__(self, "_global_tokens", self._derive_global_tokens())
+        if self.pooling == "global" and self.global_tokens == 0:
+            raise ValueError(
+                f"ModelConfig.pooling='global' pools the ETC global tokens, but the pattern "
+                f"{self.attention.pattern!r} has none; use a pattern with global tokens (e.g. "
+                "'bigbird:mode=etc' or 'global_etc:g=2|...') or another pooling"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -250,6 +252,35 @@ class ModelConfig:
     def layer_pattern(self, layer: int) -> str:
         """The pattern spec of encoder layer ``layer``."""
         return self.attention.layer_pattern(layer, self.n_layers)
+
+    @property
+    def global_tokens(self) -> int:
+        """``g``: the ETC global tokens of the model's pattern (the same in every layer)."""
+        return self._global_tokens  # type: ignore[attr-defined]
+
+    def _derive_global_tokens(self) -> int:
+        from sparsegraph import patterns
+
+        n = self.padded_length(self.max_len)
+        counts = {}
+        for layer in range(self.n_layers):
+            spec = self.layer_pattern(layer)
+            pat = patterns.get(spec)
+            counts[spec] = pat.global_tokens(n, heads=self.n_heads, layer=layer,
+                                             seed=self.attention.graph_seed)
+        if len(set(counts.values())) > 1:
+            raise ValueError(
+                "ModelConfig.attention.pattern: every layer's pattern must have the same number of "
+                f"ETC global tokens (the model has one set of global embeddings), got {counts}"
+            )
+        return next(iter(counts.values()))
+
+    def padded_length(self, length: int) -> int:
+        """``n``: the regular length attention runs on for inputs of ``length`` tokens: CLS (when
+        pooling is ``cls``) + ``length``, rounded up to the layout block. The one place this is
+        computed: the model, the compare runner and its graph measurements all call it."""
+        b = self.attention.block_size
+        return -(-(length + int(self.cls_token)) // b) * b
 
     def replace(self, **changes: Any) -> "ModelConfig":
         """A copy with ``changes`` applied (validated again)."""

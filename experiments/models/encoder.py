@@ -148,9 +148,9 @@ class Encoder(nn.Module):
         self.gradient_checkpointing = enabled
 
     def padded_length(self, length: int) -> int:
-        """``n``: the regular length (CLS + ``length`` tokens) rounded up to the block size."""
-        b = self.config.attention.block_size
-        return -(-(length + int(self.config.cls_token)) // b) * b
+        """``n``: the regular length (CLS + ``length`` tokens) rounded up to the block size
+        (:meth:`ModelConfig.padded_length`)."""
+        return self.config.padded_length(length)
 
     def layout_hashes(self) -> list[dict[int, str]]:
         """Per layer, ``{n: layout hash}`` of the graphs built so far."""

@@ -19,8 +19,9 @@ The names below load on first use (PEP 562), so importing :mod:`.config` does no
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sparsegraph._lazy import lazy_exports
 
 __all__ = ["Trainer", "Callback", "Objective", "DataSource", "load_model_weights"]
 
@@ -38,12 +39,4 @@ if TYPE_CHECKING:
     from sparsegraph.experiments.train.trainer import Callback, Trainer
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

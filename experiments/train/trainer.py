@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import resource
@@ -42,10 +41,11 @@ from torch import nn
 from sparsegraph.experiments.infra import config as cfgmod
 from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
 from sparsegraph.experiments.train import distributed as D
-from sparsegraph.experiments.train.checkpoint import CheckpointManager, atomic_write_bytes, load_checkpoint
+from sparsegraph.experiments.train.checkpoint import CheckpointManager, load_checkpoint
 from sparsegraph.experiments.train.metrics import MetricsLog, WeightedMean
 from sparsegraph.experiments.train.optim import build_optimizer, build_scheduler
 from sparsegraph.experiments.train.progress import ProgressBar
+from sparsegraph.experiments.train.result import Best, RunResult
 from sparsegraph.experiments.train.rng import rng_state, seed_everything, set_rng_state
 from sparsegraph.experiments.train.objective import DataSource, Objective, metrics_to_floats, to_device
 
@@ -177,9 +177,9 @@ class Trainer:
     def is_main(self) -> bool:
         return self.dist.is_main
 
-    def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train for ``train.steps`` updates (or until early stopping); returns the results dict
-        also written to ``results.json``. With ``resume``, continue from the newest checkpoint in
+    def fit(self, resume: bool = False) -> RunResult:
+        """Train for ``train.steps`` updates (or until early stopping); returns the
+        :class:`~sparsegraph.experiments.train.result.RunResult` also written to ``results.json``. With ``resume``, continue from the newest checkpoint in
         the run directory (starting fresh, with a note, if there is none)."""
         tc = self.train_cfg
         self._start(resume)
@@ -505,35 +505,38 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_checkpoint(self, self.step, path)
 
-    def _finish(self) -> dict[str, Any]:
+    def _finish(self) -> RunResult:
         tc = self.train_cfg
-        results: dict[str, Any] = {
-            "name": self.run_cfg.name,
-            "steps": self.step,
-            "epochs_started": self.epoch + (1 if self.position else 0),
-            "stopped_early": self.stopped_early,
-            "best": {k: self.best[k] for k in ("metric", "value", "step")},
-            "best_eval": self.best["eval"],
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            "world_size": self.dist.world_size,
-            "precision": tc.precision,
-            "train_seconds": self._train_seconds,
-            "tokens_per_s": self._tokens_total / self._train_seconds if self._train_seconds > 0 else None,
-            "peak_memory_bytes": _peak_memory_bytes(self.device),
-        }
+        test_final = test_at_best = None
         if tc.test_split:
-            results["test_final"] = self.evaluate(tc.test_split)
+            test_final = self.evaluate(tc.test_split)
             if self.best["step"] is not None and self.best["step"] != self.step and self.checkpoints.best_path.exists():
                 final_weights = {k: v.clone() if isinstance(v, torch.Tensor) else v
                                  for k, v in self.model.state_dict().items()}
                 self.model.load_state_dict(load_checkpoint(self.checkpoints.best_path)["model"])
-                results["test_at_best"] = self.evaluate(tc.test_split)
+                test_at_best = self.evaluate(tc.test_split)
                 self.model.load_state_dict(final_weights)
             else:
-                results["test_at_best"] = results["test_final"]
-            self.metrics.write({"step": self.step, "split": tc.test_split, **results["test_at_best"]})
+                test_at_best = test_final
+            self.metrics.write({"step": self.step, "split": tc.test_split, **test_at_best})
+        results = RunResult(
+            name=self.run_cfg.name,
+            steps=self.step,
+            epochs_started=self.epoch + (1 if self.position else 0),
+            stopped_early=self.stopped_early,
+            best=Best(**{k: self.best[k] for k in ("metric", "value", "step")}),
+            best_eval=self.best["eval"],
+            parameters=sum(p.numel() for p in self.model.parameters()),
+            world_size=self.dist.world_size,
+            precision=tc.precision,
+            train_seconds=self._train_seconds,
+            tokens_per_s=self._tokens_total / self._train_seconds if self._train_seconds > 0 else None,
+            peak_memory_bytes=_peak_memory_bytes(self.device),
+            test_final=test_final,
+            test_at_best=test_at_best,
+        )
         if self.is_main:
-            atomic_write_bytes(self.run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+            results.write(self.run_dir)
         self.metrics.close()
         if self.is_main and tc.plots:
             from sparsegraph.experiments.train.plots import plot_run
