@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -86,9 +87,16 @@ def test_cli_runs_with_foreign_packages_first(tmp_path: Path) -> None:
 
 
 def test_wheel_installs_only_the_sparsegraph_namespace(tmp_path: Path) -> None:
+    # Built from a copy of the sources, so setuptools' build/ folder never lands in the checkout.
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    for name in FOLDERS:
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     dist = tmp_path / "dist"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "-q", "-w", str(dist), str(REPO)], cwd=tmp_path, capture_output=True,
+                            "-q", "-w", str(dist), str(src)], cwd=tmp_path, capture_output=True,
                            text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = dist.glob("sparsegraph-*.whl")

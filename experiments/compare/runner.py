@@ -87,7 +87,7 @@ class _Log:
 @dataclass
 class _Prepared:
     name: str
-    config: Recipe
+    recipe: Recipe
     length: int          # padded attention length (CLS included): ModelConfig.padded_length
     seq_len: int         # input tokens per sequence
     baseline: dict[str, float]
@@ -241,7 +241,7 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
     threads = run_threads(opts.threads, opts.jobs)
     pending: list[_Job] = []
     for i, (p, c, seed) in enumerate(combos, 1):
-        spec = RunSpec(task=p.config, label=c.label, spec=c.spec, seed=seed, backend=opts.backend,
+        spec = RunSpec(recipe=p.recipe, label=c.label, spec=c.spec, seed=seed, backend=opts.backend,
                        data_dir=opts.data_dir, cache_dir=opts.cache_dir,
                        imports=tuple(opts.imports), threads=threads)
         run_dir = _run_dir(out, p.name, c.label, seed)
@@ -252,7 +252,7 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
                 log(f"{head}: finished earlier, not retrained ({run_dir})")
                 continue
             log(f"{head}: resuming from its newest checkpoint")
-        pending.append(_Job(head, run_dir, spec, p.config.train.steps))
+        pending.append(_Job(head, run_dir, spec, p.recipe.train.steps))
     parallel = opts.jobs > 1 and len(pending) > 1
     if parallel:
         log(f"training {len(pending)} runs, {opts.jobs} at a time, {threads} torch thread(s) each")
@@ -301,9 +301,9 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
 def _sweep(p: _Prepared, opts: CompareOptions, out: Path, log: _Log) -> list[dict[str, Any]]:
     path = out / p.name / "sweep.json"
     request = {"specs": {c.label: c.spec for c in p.choices},
-               "lengths": _sweep_lengths(p.length, p.config.model.block_size),
-               "d_model": p.config.model.d_model, "heads": p.config.model.n_heads,
-               "block": p.config.model.block_size, "backend": opts.backend,
+               "lengths": _sweep_lengths(p.length, p.recipe.model.block_size),
+               "d_model": p.recipe.model.d_model, "heads": p.recipe.model.n_heads,
+               "block": p.recipe.model.block_size, "backend": opts.backend,
                "threads": opts.threads, "imports": list(opts.imports)}
     if path.exists():
         old = json.loads(path.read_text())
@@ -359,7 +359,7 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
                 runs.append(resmod.read_run(_run_dir(out, p.name, c.label, seed), task=p.name,
                                             label=c.label, spec=c.spec, seed=seed))
         tasks_out.append(resmod.TaskResults(
-            task=p.name, preset=opts.preset, config=p.config.to_dict(), length=p.length,
+            task=p.name, preset=opts.preset, config=p.recipe.to_dict(), length=p.length,
             seq_len=p.seq_len, data=p.data_summary, baseline=p.baseline,
             patterns=[{"label": c.label, **p.graphs[c.label]} for c in p.choices],
             runs=runs, sweep=sweeps[p.name]))

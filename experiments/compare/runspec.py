@@ -27,7 +27,7 @@ class RunSpec:
     """One run of a comparison.
 
     Attributes:
-        task: the task configuration (data, model size, training recipe).
+        recipe: the task's training recipe (data, model size, optimisation).
         label: the pattern as the user named it; ``spec``: the full pattern spec string.
         seed: seeds the model initialisation, the data order and dropout (``run.seed``); the
             graph seed of random patterns is the same number, so each seed is also a new graph.
@@ -38,7 +38,7 @@ class RunSpec:
         threads: torch intra-op threads (0 = torch's default).
     """
 
-    task: Recipe
+    recipe: Recipe
     label: str
     spec: str
     seed: int
@@ -52,7 +52,7 @@ class RunSpec:
     def name(self) -> str:
         from sparsegraph.experiments.compare.specs import run_label
 
-        return f"{self.task.task}-{run_label(self.label)}-seed{self.seed}"
+        return f"{self.recipe.task}-{run_label(self.label)}-seed{self.seed}"
 
 
 def write_spec(spec: RunSpec, run_dir: str | os.PathLike[str]) -> None:

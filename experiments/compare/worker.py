@@ -44,9 +44,9 @@ def train(run_dir: Path) -> dict:
     import_user_modules(spec.imports)
     if spec.threads:
         torch.set_num_threads(spec.threads)
-    data = load_task(spec.task.task, data_dir=spec.data_dir or None,
-                     cache_dir=spec.cache_dir or None, progress=False, **spec.task.data)
-    model_cfg = spec.task.model_config(
+    data = load_task(spec.recipe.task, data_dir=spec.data_dir or None,
+                     cache_dir=spec.cache_dir or None, progress=False, **spec.recipe.data)
+    model_cfg = spec.recipe.model_config(
         vocab_size=data.vocab_size, pad_id=data.pad_id, pattern=spec.spec,
         max_len=data.seq_len, graph_seed=spec.seed, backend=spec.backend)
     seed_everything(spec.seed, "model")
@@ -54,12 +54,12 @@ def train(run_dir: Path) -> dict:
              else SequenceClassifier(model_cfg, data.num_classes))
     run = RunConfig(name=spec.name, seed=spec.seed, out_dir=str(run_dir.parent), device="cpu"
                     if not torch.cuda.is_available() else "auto")
-    train_cfg = spec.task.train
+    train_cfg = spec.recipe.train
     mode = os.environ.get("SPARSEGRAPH_PROGRESS", "")
     if mode:  # set by the runner when several runs share the terminal: plain lines, no bar
         train_cfg = dataclasses.replace(train_cfg, progress=mode)
     trainer = Trainer(model, ClassificationObjective(pair=data.is_pair), data, train=train_cfg,
-                      optim=spec.task.optim, run=run, config=spec, run_dir=run_dir)
+                      optim=spec.recipe.optim, run=run, config=spec, run_dir=run_dir)
     return trainer.fit(resume=True)
 
 
