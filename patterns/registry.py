@@ -457,8 +457,9 @@ def format_spec(name: str, params: Mapping[str, Any]) -> str:
     return f"{name}:{items}"
 
 
-def _split_top(text: str, sep: str, spec: str) -> list[str]:
-    """Split on ``sep`` outside brackets."""
+def split_outside_brackets(text: str, sep: str, where: str) -> list[str]:
+    """``text`` split on ``sep`` where it is not inside ``[...]`` (a spec's list values contain
+    commas); unbalanced brackets raise a ``ValueError`` that starts with ``where``."""
     parts, depth, cur = [], 0, []
     for ch in text:
         if ch == "[":
@@ -466,15 +467,21 @@ def _split_top(text: str, sep: str, spec: str) -> list[str]:
         elif ch == "]":
             depth -= 1
             if depth < 0:
-                raise ValueError(f"malformed spec {spec!r}: unbalanced ']'")
+                raise ValueError(f"{where}: unbalanced ']'")
         if ch == sep and depth == 0:
             parts.append("".join(cur))
             cur = []
         else:
             cur.append(ch)
     if depth:
-        raise ValueError(f"malformed spec {spec!r}: unbalanced '['")
+        raise ValueError(f"{where}: unbalanced '['")
     parts.append("".join(cur))
+    return parts
+
+
+def _split_top(text: str, sep: str, spec: str) -> list[str]:
+    """Split on ``sep`` outside brackets; an empty part is an error."""
+    parts = split_outside_brackets(text, sep, f"malformed spec {spec!r}")
     if any(not p.strip() for p in parts):
         raise ValueError(f"malformed spec {spec!r}: empty part around {sep!r}")
     return parts

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from sparsegraph import patterns
+from sparsegraph.patterns.registry import split_outside_brackets
 
 __all__ = ["PatternChoice", "SHORT_NAMES", "split_patterns", "check_entries", "resolve", "resolve_all", "run_label"]
 
@@ -75,24 +76,7 @@ def split_patterns(text: str) -> list[str]:
     """
     if not isinstance(text, str):
         raise TypeError(f"--patterns must be a string, got {type(text).__name__}")
-    pieces: list[str] = []
-    depth = 0
-    current: list[str] = []
-    for ch in text:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-            if depth < 0:
-                raise ValueError(f"--patterns {text!r}: unbalanced ']'")
-        if ch == "," and depth == 0:
-            pieces.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    if depth:
-        raise ValueError(f"--patterns {text!r}: unbalanced '['")
-    pieces.append("".join(current))
+    pieces = split_outside_brackets(text, ",", f"--patterns {text!r}")
     entries: list[str] = []
     for piece in pieces:
         if _CONTINUATION.match(piece) and entries and ":" in entries[-1]:
