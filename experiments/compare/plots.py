@@ -3,8 +3,9 @@
 - ``curves.png``: validation accuracy against training step, one line per pattern (mean over
   seeds, the band spans the seeds' min..max), the majority-class baseline dashed; one panel per
   task.
-- ``accuracy_vs_graph.png``: test accuracy (mean over seeds, error bar = std) against each graph
-  metric of the pattern's graph; one row per task, one panel per metric.
+- ``accuracy_vs_graph.png``: test accuracy against each graph metric: a small point per (pattern,
+  seed) for the graph that seed trained, and the pattern's mean over seeds (error bar = std);
+  one row per task, one panel per metric.
 - ``speed_memory.png``: forward+backward milliseconds and peak MiB of one attention layer
   against the length (log-log), one line per pattern; one row per task.
 """
@@ -98,7 +99,13 @@ def accuracy_vs_graph(tasks: Sequence[TaskResults]) -> plt.Figure:
     for row, tr in zip(axes, tasks):
         summary = summarise(tr)
         col = _colors([s["label"] for s in summary])
+        per_seed = {p["label"]: p.get("per_seed", {}) for p in tr.patterns}
         for ax, (key, title) in zip(row, keys):
+            # one small point per (pattern, seed): that seed's graph against its accuracy
+            for r in tr.runs:
+                x = per_seed.get(r.label, {}).get(str(r.seed), {}).get(key)
+                if r.test_accuracy is not None and x is not None and math.isfinite(x):
+                    ax.plot([x], [100 * r.test_accuracy], ".", color=col[r.label], alpha=0.5, ms=5)
             points = [(s, s.get(key), 100 * s["test_accuracy"]) for s in summary
                       if s.get(key) is not None and s.get("test_accuracy") is not None
                       and not (isinstance(s.get(key), float) and not math.isfinite(s.get(key)))]

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from sparsegraph.experiments.compare import correlation as corr
 from sparsegraph.experiments.compare.graphs import GRAPH_METRICS
 from sparsegraph.experiments.train.result import RESULTS_FILE, RunResult
 
@@ -218,7 +219,31 @@ def markdown_table(tr: TaskResults) -> str:
     if verdict:
         lines.append("")
         lines.append(verdict)
+    lines.append("")
+    lines += correlation_lines(tr)
     return "\n".join(lines)
+
+
+def correlations(tr: TaskResults) -> list[corr.Correlation]:
+    """Spearman rho of each graph metric against test accuracy over the task's patterns, with a
+    bootstrap interval over seeds (:mod:`sparsegraph.experiments.compare.correlation`)."""
+    return corr.metric_correlations(corr.runs_by_pattern(tr.patterns, tr.runs),
+                                    [k for k, _t in GRAPH_METRICS])
+
+
+def correlation_lines(tr: TaskResults) -> list[str]:
+    """The rank-correlation table (when there are enough patterns and seeds) and its verdict."""
+    data = corr.runs_by_pattern(tr.patterns, tr.runs)
+    patterns = sum(1 for seeds in data.values() if seeds)
+    seeds = min((len(s) for s in data.values() if s), default=0)
+    titles = dict(GRAPH_METRICS)
+    if patterns < corr.MIN_PATTERNS or seeds < corr.MIN_SEEDS:
+        return [corr.verdict(tr.task, [], patterns=patterns, seeds=seeds, titles=titles)]
+    found = correlations(tr)
+    lines = ["| graph metric | Spearman ρ with test accuracy [95% bootstrap over seeds] |",
+             "|---|---:|"]
+    lines += [f"| {titles[c.metric]} | {c.format()} |" for c in found]
+    return lines + ["", corr.verdict(tr.task, found, patterns=patterns, seeds=seeds, titles=titles)]
 
 
 def baseline_verdict(rows: list[dict[str, Any]], base: float | None) -> str:
@@ -287,6 +312,7 @@ def write_all(out: Path, tasks: Sequence[TaskResults], *, command: str = "",
             "preset": tr.preset, "length": tr.length, "seq_len": tr.seq_len, "data": tr.data,
             "majority_baseline": tr.baseline, "config": tr.config, "patterns": tr.patterns,
             "summary": summarise(tr), "runs": [asdict(r) for r in tr.runs], "sweep": tr.sweep,
+            "correlations": [asdict(c) for c in correlations(tr)],
         } for tr in tasks},
     }
     atomic_write_bytes(out / "results.json", (json.dumps(_json_safe(doc), indent=2) + "\n").encode())
