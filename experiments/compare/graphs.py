@@ -19,7 +19,8 @@ from typing import Any, Sequence
 from sparsegraph import patterns
 from sparsegraph.graph import AttentionGraph
 
-__all__ = ["GRAPH_METRICS", "PatternGraphs", "measure_pattern", "build_graph", "graph_metrics"]
+__all__ = ["GRAPH_METRICS", "PatternGraphs", "RoutingProblem", "routing_problem", "measure_pattern",
+           "build_graph", "graph_metrics"]
 
 #: The metric columns of the comparison table: (key, column title); see :func:`graph_metrics`.
 GRAPH_METRICS: tuple[tuple[str, str], ...] = (
@@ -29,12 +30,45 @@ GRAPH_METRICS: tuple[tuple[str, str], ...] = (
     ("flow_depth", "flow depth"),
     ("spectral_gap", "spectral gap"),
     ("clustering", "clustering"),
+    ("routable", "routable"),
 )
 
 
-def build_graph(spec: str, n: int, *, heads: int, seed: int) -> AttentionGraph:
-    """Layer 0's graph of ``spec`` on ``n`` regular positions (ETC patterns add their globals)."""
-    graph = patterns.get(spec).build(n, heads=heads, layer=0, seed=seed)
+@dataclass(frozen=True)
+class RoutingProblem:
+    """What the ``routable`` column needs (tasks whose answer sits at known positions).
+
+    ``needed``: ``[E, k]`` graph positions (ETC globals and CLS counted) each example's answer
+    depends on; ``readout``: the graph positions the pooled vector is read from; ``layers``: the
+    model's depth. ``routable`` is the fraction of examples whose needed positions can meet at a
+    readout position within ``layers`` layers of the trained graphs
+    (:func:`sparsegraph.analysis.routing.routable`).
+    """
+
+    needed: Any
+    readout: tuple[int, ...]
+    layers: int
+
+
+def routing_problem(needed: Any, *, pooling: str, global_tokens: int, layers: int
+                    ) -> RoutingProblem | None:
+    """The :class:`RoutingProblem` of a model whose inputs have answer positions ``needed``
+    (token indices, ``[E, k]``); None under mean pooling, where the pooled vector sums every
+    position, the needed tokens meet in the pooling itself and every graph routes them."""
+    import numpy as np
+
+    if needed is None or pooling == "mean":
+        return None
+    cls = int(pooling == "cls")
+    positions = np.asarray(needed, dtype=np.int64) + global_tokens + cls
+    readout = (global_tokens,) if pooling == "cls" else tuple(range(global_tokens))
+    return RoutingProblem(positions, readout, layers)
+
+
+def build_graph(spec: str, n: int, *, heads: int, seed: int, layer: int = 0) -> AttentionGraph:
+    """Layer ``layer``'s graph of ``spec`` on ``n`` regular positions (ETC patterns add their
+    globals)."""
+    graph = patterns.get(spec).build(n, heads=heads, layer=layer, seed=seed)
     if not isinstance(graph, AttentionGraph):
         raise TypeError(f"pattern {spec!r} built {type(graph).__name__}, expected an AttentionGraph")
     return graph
@@ -70,6 +104,7 @@ def graph_metrics(graph: AttentionGraph, *, seed: int = 0) -> dict[str, float | 
         "flow_depth": _number(found.get("flow", {}).get("depth")),
         "spectral_gap": _number(found.get("spectral", {}).get("gap")),
         "clustering": _number(found.get("clustering", {}).get("average")),
+        "routable": None,  # set by measure_pattern for tasks with a RoutingProblem
     }
 
 
@@ -106,11 +141,13 @@ class PatternGraphs:
                 "per_seed": {str(s): m for s, m in self.per_seed.items()}}
 
 
-def measure_pattern(spec: str, n: int, *, heads: int, seeds: Sequence[int],
-                    global_tokens: int) -> PatternGraphs:
+def measure_pattern(spec: str, n: int, *, heads: int, seeds: Sequence[int], global_tokens: int,
+                    routing: RoutingProblem | None = None) -> PatternGraphs:
     """Measure the layer-0 graph of ``spec`` that each of ``seeds`` trains on (one graph for a
-    pattern that uses no seed)."""
+    pattern that uses no seed), and with a ``routing`` problem the fraction of its examples
+    every layer's graph together can route."""
     from sparsegraph import patterns as _patterns
+    from sparsegraph.analysis import routing as _routing
 
     uses_seed = _patterns.get(spec).uses_seed
     per_seed: dict[int, dict[str, float | None]] = {}
@@ -118,5 +155,10 @@ def measure_pattern(spec: str, n: int, *, heads: int, seeds: Sequence[int],
     for s in seeds:
         if uses_seed or shared is None:
             shared = graph_metrics(build_graph(spec, n, heads=heads, seed=s))
+            if routing is not None:
+                stack = [build_graph(spec, n, heads=heads, seed=s, layer=i)
+                         for i in range(routing.layers)]
+                shared["routable"] = _routing.routable_fraction(stack, routing.needed,
+                                                                routing.readout)
         per_seed[s] = dict(shared)
     return PatternGraphs(spec=spec, n=n, heads=heads, global_tokens=global_tokens, per_seed=per_seed)

@@ -115,13 +115,19 @@ def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
     m = cfg.model
     length = model_config("full").padded_length(data.seq_len)
     choices = resolve_all(opts.entries, length=length, block=m.block_size, pooling=m.pooling)
+    needed = data["test"].needed if "test" in data.splits else None
     graphs: dict[str, dict[str, Any]] = {}
     for c in choices:
+        g = model_config(c.spec).global_tokens
+        routing = graphmod.routing_problem(needed, pooling=m.pooling, global_tokens=g,
+                                           layers=m.n_layers)
         log(f"{task}: pattern {c.label} = {c.spec!r}; measuring its layer-0 graph at n={length} "
-            f"for seed(s) {', '.join(map(str, opts.seeds))}")
+            f"for seed(s) {', '.join(map(str, opts.seeds))}"
+            + (f", and whether its {m.n_layers} layers route each test example's answer to the "
+               "readout" if routing is not None else ""))
         graphs[c.label] = graphmod.measure_pattern(
-            c.spec, length, heads=m.n_heads, seeds=opts.seeds,
-            global_tokens=model_config(c.spec).global_tokens).to_dict()
+            c.spec, length, heads=m.n_heads, seeds=opts.seeds, global_tokens=g,
+            routing=routing).to_dict()
     return _Prepared(task, cfg, length, data.seq_len, baseline, data.summary(), choices, graphs)
 
 

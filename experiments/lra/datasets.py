@@ -42,12 +42,13 @@ from typing import Any
 import numpy as np
 
 from . import cache as _cache
-from . import files, listops, pathfinder
+from . import files, listops, pathfinder, recall
 
 __all__ = ["Split", "TaskData", "load_task", "TASKS", "batches", "batch_indices",
            "steps_per_epoch", "majority_baseline"]
 
-TASKS = ("listops", "pathfinder", "pathx", "image", "fashion_mnist", "text", "retrieval")
+#: The LRA tasks, and ``recall``: a generated diagnostic task (:mod:`.recall`).
+TASKS = ("listops", "pathfinder", "pathx", "image", "fashion_mnist", "text", "retrieval", "recall")
 SPLITS = ("train", "val", "test")
 
 
@@ -61,6 +62,8 @@ class Split:
     lengths: np.ndarray
     tokens2: np.ndarray | None = None
     lengths2: np.ndarray | None = None
+    #: ``[N, k]`` token positions each example's answer depends on (diagnostic tasks; else None)
+    needed: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -75,7 +78,9 @@ class Split:
                    lengths=np.asarray(arrays["lengths"], np.int64),
                    tokens2=arrays.get("tokens2"),
                    lengths2=None if arrays.get("lengths2") is None
-                   else np.asarray(arrays["lengths2"], np.int64))
+                   else np.asarray(arrays["lengths2"], np.int64),
+                   needed=None if arrays.get("needed") is None
+                   else np.asarray(arrays["needed"], np.int64))
 
 
 def majority_baseline(split: Split) -> float:
@@ -292,6 +297,8 @@ def load_task(name: str, *, data_dir: str | os.PathLike[str] | None = None,
             :class:`~experiments.lra.pathfinder.PathfinderConfig` field.
             image / fashion_mnist: ``n_val``. text: ``max_length`` (4000).
             retrieval: ``max_length`` (4000), ``max_chars`` (10000).
+            recall: ``n_train, n_val, n_test, seed`` and any
+            :class:`~sparsegraph.experiments.lra.recall.RecallConfig` field.
     """
     if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"name={name!r}: unknown LRA task; expected one of {TASKS}")
@@ -305,6 +312,16 @@ def load_task(name: str, *, data_dir: str | os.PathLike[str] | None = None,
                              f"is not supported (no PNG decoder without Pillow); {name} is "
                              f"generated - omit data_dir")
         return _load_pathfinder(name, cache_dir, workers, progress, use_cache, params)
+    if name == "recall":
+        if data_dir is not None:
+            raise ValueError(f"data_dir={str(data_dir)!r}: recall is generated - omit data_dir")
+        defaults = {"n_train": 8000, "n_val": 500, "n_test": 1000, "seed": 0,
+                    **recall.RecallConfig().to_dict()}
+        p = _take(params, defaults, name)
+        cfg = recall.RecallConfig(**{k: p[k] for k in recall.RecallConfig().to_dict()})
+        arrays = {s: recall.generate_split(cfg, p["seed"], s, p[f"n_{s}"]) for s in SPLITS}
+        return TaskData(name, _splits(arrays), cfg.vocab_size, cfg.values, 0, False,
+                        {"source": "generated", **p})
     src = {"source": "files", "data_dir": None if data_dir is None else str(Path(data_dir))}
     if name == "image":
         p = _take(params, {"n_val": 5000}, name)

@@ -13,7 +13,7 @@ number of stacked layers after which key ``j`` can influence query ``i``.
 Modules (one metric family each): ``paths`` (average shortest-path length, diameter,
 unreachable pairs), ``flow`` (coverage after L layers, information-flow depth), ``spectral``
 (spectral gaps), ``clustering`` (average clustering, transitivity), ``degrees``, ``smallworld``
-(sigma, omega), ``summary`` (``analyze``, ``compare_table``, ``format_table``); ``distances``
+(sigma, omega), ``routing`` (can given positions reach a readout through a stack of layer graphs), ``summary`` (``analyze``, ``compare_table``, ``format_table``); ``distances``
 is the shared BFS engine and ``quotient`` the exact twin (block) reduction that makes
 block-aligned patterns cheap at any length.
 """
@@ -24,6 +24,7 @@ from sparsegraph.analysis.distances import DistanceProfile, distance_profile
 from sparsegraph.analysis.flow import InformationFlow, coverage, flow_depth, information_flow
 from sparsegraph.analysis.paths import PathLengths, average_path_length, diameter, path_lengths
 from sparsegraph.analysis.quotient import TwinQuotient, twin_quotient
+from sparsegraph.analysis.routing import reach, routable, routable_fraction
 from sparsegraph.analysis.smallworld import (
     SmallWorld,
     lattice_clustering,
@@ -61,6 +62,9 @@ __all__ = [
     "lattice_path_length",
     "path_lengths",
     "random_reference",
+    "reach",
+    "routable",
+    "routable_fraction",
     "ring_lattice",
     "small_world",
     "spectral_gap",
