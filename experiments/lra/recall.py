@@ -6,12 +6,15 @@ example is ``length`` tokens:
 
 - filler tokens drawn uniformly from ``fillers`` ids;
 - ``pairs`` key-value pairs, each a key token immediately followed by a value token, at random
-  non-overlapping places; the keys of one example are distinct;
+  non-overlapping places; the keys of one example are distinct, and so are its values;
 - the last two tokens: the ``QUERY`` marker and one of the example's keys.
 
 The label is the value (``0 .. values-1``) paired with the queried key. Local detection cannot
 answer it (the value is far from the query) and neither can pooling local features (the answer
-depends on which value is bound to which key, and on the query). What the model must bring
+depends on which value is bound to which key, and on the query). With ``pairs == values`` (the
+default) every value occurs exactly once in every example, so not even which values occur says
+anything about the answer: a model that cannot bring the query to its pair is at chance,
+``1 / values``. What the model must bring
 together are the positions of the queried key, its value and the query key, stored per example as
 ``Split.needed`` ``[N, 3]``, so that ``sparsegraph.analysis.routing`` can say, before training,
 whether a stack of layer graphs can route them to the readout. The queried pair lies at least
@@ -52,9 +55,10 @@ class RecallConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"recall.{name} must be an int >= {low}, got {v!r}")
-        if self.pairs > self.keys:
-            raise ValueError(f"recall.pairs ({self.pairs}) must be <= recall.keys ({self.keys}): "
-                             "the keys of one example are distinct")
+        for name in ("keys", "values"):
+            if self.pairs > getattr(self, name):
+                raise ValueError(f"recall.pairs ({self.pairs}) must be <= recall.{name} "
+                                 f"({getattr(self, name)}): the {name} of one example are distinct")
         slots = (self.length - 2) // 2
         if self.pairs > slots:
             raise ValueError(f"recall.pairs ({self.pairs}) does not fit in length {self.length} "
@@ -88,7 +92,7 @@ def generate_example(cfg: RecallConfig, seed: int, split: str, index: int
     others = rng.choice(np.setdiff1d(np.arange(slots), [queried]), cfg.pairs - 1, replace=False)
     where = np.concatenate([[queried], others]) * 2
     keys = rng.choice(cfg.keys, cfg.pairs, replace=False)
-    values = rng.integers(0, cfg.values, cfg.pairs)
+    values = rng.choice(cfg.values, cfg.pairs, replace=False)
     tokens[where] = key0 + keys
     tokens[where + 1] = val0 + values
     tokens[L - 2] = QUERY

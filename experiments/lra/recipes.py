@@ -3,8 +3,9 @@
 One :class:`Recipe` per (task, preset):
 
 * ``lra`` — the settings of the LRA paper / repository for the vanilla Transformer, each number
-  with its source (``Recipe.sources``; see ``LRA_SPEC.md`` §2.2). Where the paper appendix and
-  the repository's config files disagree, the repository wins: the maintainers said in LRA issue
+  with its source (``Recipe.sources``; see docs/lra_tasks.md, "Where every preset number comes
+  from"). Where the paper appendix and the repository's config files disagree, the repository
+  wins (except Text's length, 4K bytes as in the paper): the maintainers said in LRA issue
   #21 that the repo configs are the ones that reproduce the published numbers. What this
   project's model cannot express is listed in ``Recipe.notes`` (e.g. LRA's separate q/k/v
   width: here the attention width is ``d_model``).
@@ -12,7 +13,7 @@ One :class:`Recipe` per (task, preset):
   tiny model, a few hundred steps. Chosen by measurement (``docs/results.md`` has the numbers
   and the commands); every deviation from ``lra`` is listed in ``Recipe.notes``.
 
-LRA's optimiser (``LRA_SPEC.md`` §2.1) is Adam with ``beta1 = 0.9, beta2 = 0.98, eps = 1e-9`` and
+LRA's optimiser (docs/lra_tasks.md, "LRA's training code") is Adam with ``beta1 = 0.9, beta2 = 0.98, eps = 1e-9`` and
 decoupled weight decay; ListOps, Text and Retrieval use ``lr(t) = base · min(1, t/W) / sqrt(max(t,
 W))``, i.e. linear warm-up to the peak ``base/sqrt(W)`` then inverse-square-root decay, which is
 ``OptimConfig(lr=base/sqrt(W), schedule="rsqrt", warmup_steps=W)`` here; Image and Pathfinder use
@@ -45,7 +46,7 @@ PRESETS = ("lra", "cpu")
 # Head widths kernels.attention accepts (kernels/api.py).
 _MIN_HEAD_DIM, _MAX_HEAD_DIM = 16, 128
 
-#: Adam moments and epsilon of LRA's ``train_utils`` (flax.optim.Adam, LRA_SPEC §2.1).
+#: Adam moments and epsilon of LRA's ``train.py`` scripts (flax.optim.Adam; docs/lra_tasks.md).
 LRA_BETAS = (0.9, 0.98)
 LRA_EPS = 1e-9
 
@@ -158,7 +159,7 @@ def _rsqrt_peak(base: float, warmup: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# lra: the paper / repository settings (LRA_SPEC §2.2)
+# lra: the paper / repository settings (docs/lra_tasks.md, "Where every preset number comes from")
 # ----------------------------------------------------------------------------------------------
 
 _REPO = "LRA repo"
@@ -178,14 +179,17 @@ def _lra(task: str) -> Recipe:
             train=TrainConfig(steps=5000, batch_size=32, eval_every=500, eval_batches=0, clip_norm=0.0),
             optim=_lra_optim(_rsqrt_peak(0.05, 1000), "rsqrt", 1000, 0.1),
             sources={
-                "data": "LRA listops.py flags (96k/2k/2k, lengths 501-1999); LRA_SPEC §1.1",
+                "data": "LRA listops.py flags (96k/2k/2k, lengths 501-1999); docs/lra_tasks.md, ListOps",
                 "model": f"{src} (paper A.1.1 says 6 layers, MLP 2048)",
+                "model.position": "this project's choice: the LRA config leaves learn_pos_emb at the "
+                                  "encoder's default False (fixed sinusoidal positions)",
                 "train.steps": src, "train.batch_size": src,
+                "train.eval_every": "this project's choice (the LRA config evaluates every 50 steps)",
                 "optim": f"{src}: 0.05 * rsqrt decay, warm-up 1000 -> peak 1.58e-3; wd 0.1",
                 "model.dropout": "LRA common encoder default 0.1",
             },
-            notes=("GELU MLP here, ReLU classifier MLP in LRA; sinusoidal-vs-learned positions "
-                   "follow the repo's learn_pos_emb flag (learned)",),
+            notes=("GELU MLP here, ReLU classifier MLP in LRA; learned positions here, where LRA's "
+                   "ListOps config leaves learn_pos_emb False (sinusoidal)",),
         )
     if task == "text":
         src = f"{_REPO} text_classification/configs/base_tc_config.py"
@@ -197,9 +201,13 @@ def _lra(task: str) -> Recipe:
             train=TrainConfig(steps=20_000, batch_size=32, eval_every=1000, eval_batches=0, clip_norm=0.0),
             optim=_lra_optim(_rsqrt_peak(0.05, 8000), "rsqrt", 8000, 0.1),
             sources={
-                "data.max_length": "paper §4.2 / authors' answer in Nystromformer issues: 4K bytes "
-                                   "(the repo config has 1000)",
-                "model": src, "train": src,
+                "data.max_length": "the paper's Text task ('a fixed max length of 4K') / authors' "
+                                   "answer in Nystromformer issues: 4K bytes (the repo config has 1000)",
+                "model": src,
+                "model.position": "this project's choice: the LRA config leaves learn_pos_emb at the "
+                                  "encoder's default False (fixed sinusoidal positions)",
+                "train": src,
+                "train.eval_every": "this project's choice (the LRA config evaluates every 100 steps)",
                 "optim": f"{src}: 0.05 * rsqrt decay, warm-up 8000 -> peak 5.6e-4; wd 0.1",
             },
             notes=("validation = test split, as LRA does (IMDB has no validation set)",),
@@ -215,7 +223,11 @@ def _lra(task: str) -> Recipe:
             optim=_lra_optim(_rsqrt_peak(0.05, 8000), "rsqrt", 8000, 0.1),
             sources={
                 "data": "LRA matching input pipeline: first 10,000 chars, 4000 bytes per document",
-                "model": src, "train": src,
+                "model": src,
+                "model.position": "this project's choice: the LRA config leaves learn_pos_emb at the "
+                                  "encoder's default False (fixed sinusoidal positions)",
+                "train": src,
+                "train.eval_every": "this project's choice (the LRA config evaluates every 100 steps)",
                 "optim": f"{src}: warm-up 8000 > 5000 steps, so the rate is still rising at the end "
                          "(final 3.5e-4), as in LRA",
             },
@@ -234,6 +246,8 @@ def _lra(task: str) -> Recipe:
             sources={
                 "model": f"{src} (paper A.2: 3 layers, qkv 64, MLP 128, 4 heads)",
                 "train": f"{src}: 200 epochs x 175 steps of 256",
+                "train.eval_every": "this project's choice: every 10 epochs (the LRA config "
+                                    "evaluates every epoch, 175 steps)",
                 "optim": f"{src}: 5e-4, cosine, warm-up one epoch (175), wd 0",
             },
             notes=(qkv, "attention dropout 0.2 is not modelled (the kernels do not materialise "
@@ -242,7 +256,7 @@ def _lra(task: str) -> Recipe:
                  "settings",) if task == "fashion_mnist" else ()),
         )
     if task == "pathfinder":
-        src = f"{_REPO} pathfinder/configs/pathfinder32/transformer_base.py"
+        src = f"{_REPO} image/configs/pathfinder32/transformer_base.py"
         return Recipe(
             task, "lra",
             data={"resolution": 32, "contour_length": 14, "n_train": 160_000, "n_val": 20_000,
@@ -254,8 +268,12 @@ def _lra(task: str) -> Recipe:
             sources={
                 "data": "LRA uses pathfinder32 'hard' (contour length 14), 200k images 160k/20k/20k "
                         "(LRA issue #11)",
-                "model": f"{src} (paper A.3: qkv 128, MLP 128, 8 heads); heads 2 instead of 4",
+                "model": f"{src} as of 2021-08-29 (4 layers, 4 heads, emb 32, qkv 16, MLP 32; "
+                         "before that the file had 1 layer, 4 heads, emb 128, qkv 64, MLP 128) "
+                         "(paper A.3: qkv 128, MLP 128, 8 heads); heads 2 instead of 4",
                 "train": f"{src}: 200 epochs x 312 steps of 512",
+                "train.eval_every": "this project's choice: every 5 epochs (the LRA config "
+                                    "evaluates every epoch, 312 steps)",
                 "optim": f"{src}: 1e-3, cosine, warm-up one epoch (312), wd 0",
             },
             notes=(_NOT_REPRESENTABLE_QKV.format(qkv=16, d=32),
@@ -264,7 +282,7 @@ def _lra(task: str) -> Recipe:
                    "attention dropout 0.1 is not modelled"),
         )
     if task == "pathx":
-        src = f"{_REPO} pathfinder/configs/pathfinder128/transformer_base.py"
+        src = f"{_REPO} image/configs/pathfinder128/base_pathfinder128_config.py"
         return Recipe(
             task, "lra",
             data={"resolution": 128, "contour_length": 14, "n_train": 160_000, "n_val": 20_000,
@@ -276,8 +294,12 @@ def _lra(task: str) -> Recipe:
             optim=_lra_optim(1e-3, "cosine", 2500, 0.0),
             sources={
                 "data": "LRA Path-X: pathfinder128 'hard', 160k/20k/20k",
-                "model": src,
+                "model": f"{src} (transformer_base.py adds nothing to it)",
+                "model.dropout": "this project's choice: 0, where the LRA config has dropout 0.1 "
+                                 "and attention dropout 0.1",
                 "train": f"{src}: 200 epochs x 2500 steps of 64, gradient clipping 1.0",
+                "train.eval_every": "this project's choice: every 5 epochs (the LRA config "
+                                    "evaluates every epoch, 2500 steps)",
                 "optim": f"{src}: 1e-3, cosine, warm-up one epoch, wd 0",
             },
             notes=(_NOT_REPRESENTABLE_QKV.format(qkv=16, d=32),
@@ -304,7 +326,7 @@ def _cpu(task: str) -> Recipe:
             optim=OptimConfig(lr=3e-3, betas=LRA_BETAS, eps=LRA_EPS, weight_decay=0.01,
                               schedule="cosine", warmup_steps=20),
             sources={
-                "data": "LRA's generator (LRA_SPEC §1.1) with lengths 65-255: long enough that "
+                "data": "LRA's generator (docs/lra_tasks.md, ListOps) with lengths 65-255: long enough that "
                         "the sparse graphs (16-blocks, BigBird's 8 blocks per row, a 129-token "
                         "Longformer window) leave out pairs, short enough to train in minutes",
                 "model.position": "measured: with rotary positions the CLS token finds the root "
@@ -333,7 +355,7 @@ def _cpu(task: str) -> Recipe:
             optim=OptimConfig(lr=3e-3, betas=LRA_BETAS, eps=LRA_EPS, weight_decay=0.0,
                               schedule="cosine", warmup_steps=20),
             sources={
-                "data": "LRA's Pathfinder-32 parameters (LRA_SPEC §1.5) at the easy contour "
+                "data": "LRA's Pathfinder-32 parameters (docs/lra_tasks.md, Pathfinder) at the easy contour "
                         "length 6 (curv_baseline)",
                 "*": "sized to a few minutes per run on a 2-core CPU; no configuration tried "
                      "here left chance level within this budget (docs/results.md)",
