@@ -6,7 +6,7 @@ For every batch element, head and query ``i``, with ``E(i)`` the keys ``j`` that
     out[i] = sum_{j in E(i)} softmax_j(q_i . k_j * scale) v_j,      scale = 1 / sqrt(head_dim),
 
 and ``out[i] = 0`` with zero gradients when ``E(i)`` is empty (never NaN). Differentiable in
-``q``, ``k`` and ``v``. Semantics as in DESIGN.md; the block layout is ``sparsegraph.layout``.
+``q``, ``k`` and ``v``. Semantics: docs/semantics.md; the block layout is ``sparsegraph.layout``.
 
 Backends (all behind ``attention(..., backend=name)``), each a module exposing
 

@@ -1,7 +1,7 @@
 """The ``triton`` backend: one generic block-sparse attention kernel for any ``BlockLayout``.
 
-What it computes (DESIGN.md, "Semantics"): for query ``i`` of head ``h`` with edge set
-``E(h, i) = {j : i -> j}`` (minus padded keys),
+What it computes (docs/semantics.md, "What kernels.attention computes"): for query ``i`` of
+head ``h`` with edge set ``E(h, i) = {j : i -> j}`` (minus padded keys),
 
     s_ij  = scale * <q_i, k_j>                                    j in E(h, i)
     lse_i = log sum_{j in E(h, i)} exp(s_ij)                      (-inf when E(h, i) is empty)

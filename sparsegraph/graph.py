@@ -1,7 +1,7 @@
 """`AttentionGraph`: an attention pattern as an immutable directed graph.
 
 Edge ``i -> j`` means *query position i attends to key position j* (the convention of every part
-of sparsegraph; see DESIGN.md). A graph has ``n_q`` query nodes and ``n_k`` key nodes (they differ
+of sparsegraph; see docs/semantics.md). A graph has ``n_q`` query nodes and ``n_k`` key nodes (they differ
 for cross attention) and one edge set per head. When every head has the same edges the set is
 stored once (``shared``); set operations broadcast a shared graph over the heads of the other.
 

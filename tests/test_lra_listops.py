@@ -181,7 +181,7 @@ def test_length_distribution_matches_recursive_process() -> None:
 
 
 def test_lra_lengths_label_distribution() -> None:
-    """At LRA lengths (501..1999) labels 0 and 9 dominate: majority baseline ~17% (spec §1.1)."""
+    """At LRA lengths (501..1999) labels 0 and 9 dominate: majority baseline ~17% (docs/lra_tasks.md, ListOps)."""
     splits, info = lo.generate_listops(n_train=3000, n_val=0, n_test=0, seed=0, workers=1,
                                        progress=False)
     labels = splits["train"]["labels"]
@@ -190,7 +190,7 @@ def test_lra_lengths_label_distribution() -> None:
     assert 0.14 < freq.max() < 0.21
     assert 0.14 < freq[0] < 0.21 and 0.14 < freq[9] < 0.21
     assert (freq[1:9] > 0.05).all() and (freq[1:9] < 0.12).all()
-    assert 0.07 < info["acceptance_rate"] < 0.095  # spec: 8.2%
+    assert 0.07 < info["acceptance_rate"] < 0.095  # reference: 8.2% (docs/lra_tasks.md, ListOps)
     lengths = splits["train"]["lengths"]
     assert 850 < np.median(lengths) < 1100 and lengths.min() > 500 and lengths.max() < 2000
 

@@ -1,4 +1,4 @@
-"""Loaders for the LRA tasks that come from files (LRA: Tay et al. 2021, §1.0-1.4 of LRA_SPEC).
+"""Loaders for the LRA tasks that come from files (LRA: Tay et al. 2021; docs/lra_tasks.md).
 
 Every loader reads a user-given directory and returns ``{split: {"tokens", "labels",
 "lengths", ...}}`` with numpy arrays; nothing is downloaded. Missing files raise

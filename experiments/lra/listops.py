@@ -1,4 +1,4 @@
-"""Long ListOps generator, tokeniser and evaluator (LRA, Tay et al. 2021, §1.1 of LRA_SPEC).
+"""Long ListOps generator, tokeniser and evaluator (LRA, Tay et al. 2021; docs/lra_tasks.md, ListOps).
 
 ListOps expressions are trees of the operators ``[MIN``, ``[MAX``, ``[MED`` (median, truncated
 to int) and ``[SM`` (sum modulo 10) over the digits 0-9; the label is the value of the tree.

@@ -1,4 +1,4 @@
-"""Pathfinder / Path-X image generator (Linsley et al. 2018; LRA, Tay et al. 2021; §1.5-1.6).
+"""Pathfinder / Path-X image generator (Linsley et al. 2018; LRA, Tay et al. 2021; docs/lra_tasks.md).
 
 Each image shows two *target* dashed paths whose seeds are ``seed_distance`` pixels apart,
 ``num_distractor_snakes`` shorter distractor paths, and two circular markers. Label 1: both
@@ -6,7 +6,7 @@ markers sit on the two ends of the same target path; label 0: they sit on ends o
 target paths (origin tip of one, terminal tip of the other). Labels are Bernoulli(0.5).
 
 This is a re-implementation with numpy / scipy.ndimage of drewlinsley/pathfinder
-``snakes2.py`` following the prose in LRA_SPEC §1.5; it is *not* pixel-identical to the LRA
+``snakes2.py`` (docs/lra_tasks.md, Pathfinder-32); it is *not* pixel-identical to the LRA
 release. Geometry per image:
 
 * A path is a chain of *steps*. A step has an integer pivot ``P`` (target-pixel coordinates,
@@ -80,7 +80,7 @@ CONTOUR_LENGTHS = (6, 9, 14)
 DIFFICULTY = {"easy": 6, "intermediate": 9, "hard": 14}
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
-# Per-resolution parameters from the LRA TFDS builder docstrings (LRA_SPEC §1.5 table).
+# Per-resolution parameters from the LRA TFDS builder docstrings (docs/lra_tasks.md, Pathfinder-32).
 _TABLE: dict[int, dict[str, Any]] = {
     32: dict(padding=1, antialias_scale=2, paddle_length=2.0, paddle_thickness=0.5,
              paddle_margin_list=(1,), marker_radius=1.5, seed_distance=7.0, continuity=1.0,
