@@ -7,7 +7,8 @@ example is ``length`` tokens:
 - filler tokens drawn uniformly from ``fillers`` ids;
 - ``pairs`` key-value pairs, each a key token immediately followed by a value token, at random
   non-overlapping places; the keys of one example are distinct, and so are its values;
-- the last two tokens: the ``QUERY`` marker and one of the example's keys.
+- first, the ``QUERY`` marker and one of the example's keys (positions 0 and 1), next to where a
+  CLS token reads: the distance the information must travel is from the queried pair to the front.
 
 The label is the value (``0 .. values-1``) paired with the queried key. Local detection cannot
 answer it (the value is far from the query) and neither can pooling local features (the answer
@@ -16,10 +17,10 @@ default) every value occurs exactly once in every example, so not even which val
 anything about the answer: a model that cannot bring the query to its pair is at chance,
 ``1 / values``. What the model must bring
 together are the positions of the queried key, its value and the query key, stored per example as
-``Split.needed`` ``[N, 3]``, so that ``sparsegraph.analysis.routing`` can say, before training,
-whether a stack of layer graphs can route them to the readout. The queried pair lies at least
-``min_distance`` tokens before the query: the distance the information must travel; ``pairs``
-sets how much the model must tell apart.
+``Split.needed`` ``[N, 3]`` (query key, pair key, pair value), so that ``sparsegraph.analysis.routing`` can say, before training,
+whether a stack of layer graphs can route them to the readout. The queried pair's key lies at
+least ``min_distance`` tokens after the query key: the distance the information must travel;
+``pairs`` sets how much the model must tell apart.
 
 Token ids: 0 padding (never used inside an example), 1 ``QUERY``, then the keys, the values and
 the fillers. Every example is a function of (seed, split, index) only.
@@ -62,10 +63,10 @@ class RecallConfig:
         slots = (self.length - 2) // 2
         if self.pairs > slots:
             raise ValueError(f"recall.pairs ({self.pairs}) does not fit in length {self.length} "
-                             f"({slots} two-token slots before the query)")
-        if self.min_distance > self.length - 4:
-            raise ValueError(f"recall.min_distance ({self.min_distance}) must be <= length - 4 = "
-                             f"{self.length - 4}")
+                             f"({slots} two-token slots after the query)")
+        if self.min_distance > 2 * slots - 1:
+            raise ValueError(f"recall.min_distance ({self.min_distance}) must be <= "
+                             f"{2 * slots - 1}, the farthest key from the query in length {self.length}")
 
     @property
     def vocab_size(self) -> int:
@@ -84,21 +85,21 @@ def generate_example(cfg: RecallConfig, seed: int, split: str, index: int
     L = cfg.length
     key0, val0, fill0 = 2, 2 + cfg.keys, 2 + cfg.keys + cfg.values
     tokens = rng.integers(fill0, fill0 + cfg.fillers, L)
-    # Pairs occupy two-token slots starting at even offsets before the query (positions L-2, L-1).
+    # The query first (positions 0, 1), then the pairs in two-token slots at even offsets 2, 4, ...
     slots = (L - 2) // 2
-    # the queried pair's slot: its key at least min_distance before the query token
-    last_ok = (L - 2 - cfg.min_distance) // 2  # slots [0, last_ok) qualify
-    queried = int(rng.integers(0, max(1, last_ok)))
+    # the queried pair's slot: its key at least min_distance after the query key
+    first_ok = -(-max(0, cfg.min_distance - 1) // 2)  # slot s has its key at 2 + 2s
+    queried = int(rng.integers(min(first_ok, slots - 1), slots))
     others = rng.choice(np.setdiff1d(np.arange(slots), [queried]), cfg.pairs - 1, replace=False)
-    where = np.concatenate([[queried], others]) * 2
+    where = 2 + np.concatenate([[queried], others]) * 2
     keys = rng.choice(cfg.keys, cfg.pairs, replace=False)
     values = rng.choice(cfg.values, cfg.pairs, replace=False)
     tokens[where] = key0 + keys
     tokens[where + 1] = val0 + values
-    tokens[L - 2] = QUERY
-    tokens[L - 1] = key0 + keys[0]
+    tokens[0] = QUERY
+    tokens[1] = key0 + keys[0]
     dtype = np.uint8 if cfg.vocab_size <= 256 else np.uint16
-    needed = np.array([where[0], where[0] + 1, L - 1], dtype=np.int64)
+    needed = np.array([1, where[0], where[0] + 1], dtype=np.int64)
     return tokens.astype(dtype), int(values[0]), needed
 
 
