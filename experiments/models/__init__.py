@@ -6,6 +6,8 @@
   positions, CLS / mean / global pooling, per-layer gradient checkpointing.
 * Heads: :class:`SequenceClassifier`, :class:`DualEncoderClassifier` (LRA Retrieval),
   :class:`MaskedLM` (tied embeddings).
+* :class:`SparseGraphAttention` — ``nn.MultiheadAttention``'s calling convention over a pattern's
+  graph (a drop-in ``self_attn`` for ``nn.TransformerEncoderLayer``, never bypassed by its fast path).
 * :class:`Seq2Seq` — sparse encoder, full-attention causal decoder with cross attention, greedy
   decoding.
 * Configs: :class:`ModelConfig`, :class:`AttentionConfig`, :class:`Seq2SeqConfig`.
@@ -17,6 +19,7 @@ from sparsegraph.experiments.models.attention import LayoutCache, LayoutStore, R
 from sparsegraph.experiments.models.config import AttentionConfig, ModelConfig, Seq2SeqConfig
 from sparsegraph.experiments.models.encoder import Encoder, EncoderLayer, EncoderOutput
 from sparsegraph.experiments.models.heads import DualEncoderClassifier, MaskedLM, SequenceClassifier
+from sparsegraph.experiments.models.mha import SparseGraphAttention
 from sparsegraph.experiments.models.seq2seq import DecoderLayer, Seq2Seq
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "LayoutCache",
     "LayoutStore",
     "SparseSelfAttention",
+    "SparseGraphAttention",
     "RotaryEmbedding",
     "dense_layout",
 ]
