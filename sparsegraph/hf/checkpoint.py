@@ -44,6 +44,8 @@ MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "big_bird")
 
 _ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
 _BLOCKS = (16, 32, 64, 128)
+_REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+             "max_position_embeddings")
 
 
 @dataclass
@@ -140,6 +142,9 @@ def read_checkpoint(path: str | os.PathLike[str], *, pattern: str | None = None,
     mt = cfg.get("model_type")
     if mt not in MODEL_TYPES:
         raise ValueError(f"config.json model_type is {mt!r}; sparsegraph.hf converts {list(MODEL_TYPES)}")
+    missing = [k for k in _REQUIRED if not isinstance(cfg.get(k), int) or isinstance(cfg.get(k), bool)]
+    if missing:
+        raise ValueError(f"{d / 'config.json'} lacks the int field(s) {missing}")
     if _get(cfg, "position_embedding_type", "absolute") != "absolute":
         raise ValueError(
             f"position_embedding_type={cfg['position_embedding_type']!r} is not supported (absolute positions only)"
