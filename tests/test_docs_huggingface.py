@@ -3,17 +3,14 @@ them), then its `sparsegraph` commands, in a scratch directory, offline, on tiny
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import re
 import shlex
 from pathlib import Path
 
-import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
-
-pytest.importorskip("transformers")  # the [hf] extra; `make test` installs it
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "huggingface.md"
 

@@ -7,16 +7,15 @@ without one, transformers' sliding-window cache, grouped-query attention, and th
 
 from __future__ import annotations
 
-import os
 import copy
+import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
 import torch
 
-transformers = pytest.importorskip("transformers")  # the [hf] extra; `make test` installs it
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
 
 from transformers import (BertConfig, BertForMaskedLM, BertModel, BigBirdConfig, BigBirdModel,  # noqa: E402
                           DebertaConfig, DebertaModel, LlamaConfig, LlamaForCausalLM, LongformerConfig,

@@ -4,18 +4,17 @@ initialised checkpoints saved to temporary directories; nothing is downloaded.""
 
 from __future__ import annotations
 
-import os
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
 import torch
 
-transformers = pytest.importorskip("transformers")  # the [hf] extra; `make test` installs it
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
 
 from transformers import (BertConfig, BertModel, BigBirdConfig, BigBirdModel, RobertaConfig,  # noqa: E402
                           RobertaModel)

@@ -34,7 +34,6 @@ call geometry (``T``, ``q_offset``, ``Q``, ``kv_offset``, ``K``), in a bounded L
 from __future__ import annotations
 
 import inspect
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Sequence
