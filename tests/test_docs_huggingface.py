@@ -9,7 +9,6 @@ import re
 import shlex
 from pathlib import Path
 
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "huggingface.md"
