@@ -257,6 +257,21 @@ def test_generate_with_cache_equals_recomputation_under_a_window() -> None:
     assert lay.to_dense()[0, 0].nonzero()[0].tolist() == [11, 12, 13, 14, 15]
 
 
+def test_generate_with_a_static_cache() -> None:
+    """generate() prepares the mask before the forward pass for a static cache; its slots past the
+    current length are padding. Same tokens as the dynamic cache and as transformers' sdpa."""
+    ref = _llama()
+    model = copy.deepcopy(ref)
+    sghf.apply(model, "causal", block_size=16, backend="torch")
+    ids, mask = _inputs(n=12, pad="left")
+    kw = dict(attention_mask=mask, max_new_tokens=6, min_new_tokens=6, do_sample=False)
+    static = model.generate(ids, cache_implementation="static", **kw)
+    assert torch.equal(static, ref.generate(ids, cache_implementation="static", **kw))
+    assert torch.equal(static, model.generate(ids, **kw))
+    sghf.apply(model, "sliding_window:window=4,causal=true", block_size=16, backend="torch")
+    assert torch.equal(model.generate(ids, cache_implementation="static", **kw), model.generate(ids, **kw))
+
+
 def test_decode_steps_attend_their_graph_rows() -> None:
     """Each decode step's query (position p = past length) attends row p of the graph."""
     model = _llama()

@@ -20,7 +20,7 @@ Semantics of one attention call (``query`` ``[batch, heads, Q, d]``, ``key``/``v
   an edge ``(i, j)`` with ``j > i`` raises ``ValueError`` naming it.
 * A cache that dropped keys (transformers' sliding-window cache layers keep the last
   ``sliding_window - 1`` keys) is fine as long as the graph needs none of the dropped keys; else a
-  ``ValueError`` says which.
+  ``ValueError`` says which. A static cache's slots past the current length are padding.
 * Grouped-query attention: the key/value heads are repeated to the query heads.
 * Dropout on attention probabilities is not available (the kernels never materialise them): a
   call with ``dropout > 0`` (a model in training mode with attention dropout) raises
@@ -72,6 +72,11 @@ class GraphMask:
         q_offset: position of the first query (cached tokens before it).
         kv_offset: position of the first key (0 unless the cache dropped old keys).
         q_length, kv_length: the query and key lengths the mask was made for.
+        batch_size: the batch it was made for.
+
+    ``ndim`` and ``shape`` (``[batch, 1, q_length, kv_length]``) describe it as transformers
+    describes a prepared 4D mask (``generate()`` with a static cache prepares the mask before the
+    forward pass and checks ``ndim``); it holds no ``[q_length, kv_length]`` tensor.
     """
 
     key_padding_mask: torch.Tensor | None
@@ -79,6 +84,13 @@ class GraphMask:
     kv_offset: int
     q_length: int
     kv_length: int
+    batch_size: int = 1
+
+    ndim = 4
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.batch_size, 1, self.q_length, self.kv_length)
 
 
 def sparsegraph_mask(
@@ -99,6 +111,13 @@ def sparsegraph_mask(
     transformers' ``prepare_padding_mask``).
     """
     q_offset, kv_offset = int(q_offset), int(kv_offset)
+    if isinstance(attention_mask, GraphMask):  # prepared earlier for this very step (static caches)
+        if (attention_mask.q_length, attention_mask.kv_length, attention_mask.q_offset) != (q_length, kv_length, q_offset):
+            raise ValueError(
+                f"a prepared sparsegraph mask for {attention_mask.q_length} queries x {attention_mask.kv_length} keys "
+                f"at offset {attention_mask.q_offset} was given for {q_length} x {kv_length} at offset {q_offset}"
+            )
+        return attention_mask
     kpm = None
     if attention_mask is not None:
         if not isinstance(attention_mask, torch.Tensor) or attention_mask.dim() != 2:
@@ -114,7 +133,7 @@ def sparsegraph_mask(
         keep = keep[:, kv_offset:need]
         if not bool(keep.all()):
             kpm = ~keep
-    return GraphMask(kpm, q_offset, kv_offset, int(q_length), int(kv_length))
+    return GraphMask(kpm, q_offset, kv_offset, int(q_length), int(kv_length), int(batch_size))
 
 
 # ---------------------------------------------------------------------- registration
