@@ -110,13 +110,13 @@ def test_bigbird_eval_quirk_is_block_zero_counted_again(tmp_path: Path) -> None:
     ids, mask = _ids(256, batch=1)
     with torch.no_grad():
         hf(input_ids=ids, attention_mask=mask)
-    h = seen["h"][0].double()
+    h = seen["h"][0].detach().double()
     n, B, r, H = 256, 16, 2, 2
     nb = n // B
     heads = []
     for lin in (att.query, att.key, att.value):
         heads.append((h @ lin.weight.double().T + lin.bias.double()).view(n, H, -1).transpose(0, 1))
-    q, k, v = heads
+    q, k, v = (t.detach() for t in heads)
     graph = patterns.build(f"bigbird_hf:block={B},random=0", n).to_dense(0)  # window + globals only
     bias = torch.zeros(n, n, dtype=torch.float64)
     bias[B:(nb - 1) * B, :B] = math.log(1 + r)
@@ -253,3 +253,26 @@ def test_checkpoint_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown ModelConfig field\(s\) \['colour'\]"):
         _bigbird("original_full", tmp_path / "bb", layers=1)
         load_encoder(tmp_path / "bb", colour=1)
+
+
+def test_train_command_pieces(tmp_path: Path) -> None:
+    """`--init-from DIR` and `data.tokenizer = "hf:DIR"` (the full run is in test_docs_huggingface)."""
+    from sparsegraph.experiments.commands.train import fit_positions, hf_init_state
+    from sparsegraph.experiments.text.mlm import load_tokenizer
+
+    with pytest.raises(FileNotFoundError, match=r"a directory without config.json"):
+        hf_init_state(str(tmp_path))
+    with pytest.raises(ValueError, match=r"needs the directory of a saved Hugging Face tokenizer"):
+        load_tokenizer("hf:")
+    with pytest.raises(FileNotFoundError, match=r"tokenizer directory .* does not exist"):
+        load_tokenizer(f"hf:{tmp_path / 'nope'}")
+    _bigbird("original_full", tmp_path / "bb", layers=1)
+    state = hf_init_state(str(tmp_path / "bb"))
+    assert state["source"] == "huggingface" and state["config"]["model"]["pooling"] == "first"
+    assert state["model"]["encoder.position.weight"].shape == (512, 32)
+    from sparsegraph.experiments.models import ModelConfig, SequenceClassifier
+
+    fields = {**state["config"]["model"], "max_len": 100}
+    model = SequenceClassifier(ModelConfig.from_dict(fields), 2)
+    cut = fit_positions(state, model, ("encoder.position.weight",))
+    assert torch.equal(cut["model"]["encoder.position.weight"], state["model"]["encoder.position.weight"][:100])
