@@ -299,6 +299,16 @@ def test_models_without_the_interface_are_refused_by_name(cls, config) -> None:
     assert not hasattr(model, "sparsegraph")
 
 
+def test_packed_sequences_are_refused() -> None:
+    model = _llama()
+    sghf.apply(model, "causal", block_size=16)
+    ids = torch.randint(3, 64, (1, 20))
+    packed = torch.cat([torch.arange(12), torch.arange(8)])[None]
+    with pytest.raises(ValueError, match=r"packed sequences"):
+        model(input_ids=ids, position_ids=packed)
+    model(input_ids=ids, position_ids=torch.arange(20)[None])  # one sequence: fine
+
+
 def test_non_causal_pattern_on_a_causal_model_names_an_edge() -> None:
     with pytest.raises(ValueError, match=r"is causal but pattern 'sliding_window:window=8' has the edge \(0, 1\)"):
         sghf.apply(_llama(), "sliding_window:window=8", block_size=16)

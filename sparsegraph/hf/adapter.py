@@ -21,6 +21,9 @@ Semantics of one attention call (``query`` ``[batch, heads, Q, d]``, ``key``/``v
 * A cache that dropped keys (transformers' sliding-window cache layers keep the last
   ``sliding_window - 1`` keys) is fine as long as the graph needs none of the dropped keys; else a
   ``ValueError`` says which. A static cache's slots past the current length are padding.
+* Packed sequences (``position_ids`` restarting inside a row, no ``attention_mask``) raise
+  ``ValueError`` on models that pass ``position_ids`` to attention (Llama-like); they are not
+  separated.
 * Grouped-query attention: the key/value heads are repeated to the query heads.
 * Dropout on attention probabilities is not available (the kernels never materialise them): a
   call with ``dropout > 0`` (a model in training mode with attention dropout) raises
@@ -73,6 +76,7 @@ class GraphMask:
         kv_offset: position of the first key (0 unless the cache dropped old keys).
         q_length, kv_length: the query and key lengths the mask was made for.
         batch_size: the batch it was made for.
+        has_attention_mask: whether the model was given a 2D ``attention_mask`` at all.
 
     ``ndim`` and ``shape`` (``[batch, 1, q_length, kv_length]``) describe it as transformers
     describes a prepared 4D mask (``generate()`` with a static cache prepares the mask before the
@@ -85,6 +89,7 @@ class GraphMask:
     q_length: int
     kv_length: int
     batch_size: int = 1
+    has_attention_mask: bool = False
 
     ndim = 4
 
@@ -133,7 +138,8 @@ def sparsegraph_mask(
         keep = keep[:, kv_offset:need]
         if not bool(keep.all()):
             kpm = ~keep
-    return GraphMask(kpm, q_offset, kv_offset, int(q_length), int(kv_length), int(batch_size))
+    return GraphMask(kpm, q_offset, kv_offset, int(q_length), int(kv_length), int(batch_size),
+                     attention_mask is not None)
 
 
 # ---------------------------------------------------------------------- registration
@@ -378,6 +384,15 @@ def sparsegraph_attention(
         q_offset, kv_offset, kpm = m.q_offset, m.kv_offset, m.key_padding_mask
     if q_offset < 0:
         raise ValueError(f"{adapter._name(layer)}: {q_len} queries but only {k_len} keys without a mask")
+    pos = kwargs.get("position_ids")
+    if (isinstance(pos, torch.Tensor) and pos.dim() == 2 and pos.shape[-1] == q_len > 1 and q_offset == 0
+            and not (attention_mask is not None and attention_mask.has_attention_mask)
+            and bool((pos.diff(dim=-1) != 1).any())):
+        raise ValueError(
+            f"{adapter._name(layer)}: position_ids restart inside a row and no attention_mask was given, which "
+            "transformers reads as packed sequences; the sparsegraph attention does not separate packed "
+            "sequences: pass one sequence per row with an attention_mask"
+        )
     layout = adapter.device_layout(layer, query.device, heads=heads, q_offset=q_offset, q_length=q_len,
                                    kv_offset=kv_offset, kv_length=k_len)
     if kpm is not None and kpm.device != query.device:
