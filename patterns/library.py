@@ -1,6 +1,7 @@
 """Imports every built-in pattern module so that each registers itself."""
 
 from sparsegraph.patterns.bigbird import bigbird
+from sparsegraph.patterns.bigbird_hf import bigbird_hf
 from sparsegraph.patterns.dilated_window import dilated_window
 from sparsegraph.patterns.erdos_renyi import erdos_renyi
 from sparsegraph.patterns.full import causal, full
@@ -21,6 +22,7 @@ __all__ = [
     "global_itc",
     "global_etc",
     "bigbird",
+    "bigbird_hf",
     "longformer",
     "sparse_transformer",
 ]

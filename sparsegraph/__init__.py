@@ -2,7 +2,8 @@
 
 The core type is :class:`AttentionGraph`; ``sparsegraph.analysis`` measures graphs,
 ``sparsegraph.layout`` compiles them to block layouts, ``sparsegraph.plot`` draws them.
-Nothing in this package imports torch.
+Nothing here imports torch; the optional ``sparsegraph.hf`` (Hugging Face interop, the ``hf``
+extra) loads torch and transformers when its names are first used.
 """
 
 from sparsegraph.graph import AttentionGraph, Provenance

@@ -59,6 +59,7 @@ def block_sizes() -> st.SearchStrategy:
 #: A small spec for every built-in pattern (tests check that the list covers the registry).
 BUILTIN_SPECS = {
     "bigbird": ["bigbird:block=16,window=3,random=2,global=1", "bigbird:block=8,window=3,random=1,global=1,mode=etc"],
+    "bigbird_hf": ["bigbird_hf:block=8,random=1"],
     "causal": ["causal"],
     "dilated_window": ["dilated_window:window=6,dilation=[1,2]", "dilated_window:window=5,causal=true"],
     "erdos_renyi": ["erdos_renyi:p=0.1", "erdos_renyi:degree=3,self_loops=false"],
@@ -79,12 +80,14 @@ def builtin_graphs(draw, max_n: int = 120) -> AttentionGraph:
 
     name = draw(st.sampled_from(sorted(BUILTIN_SPECS)))
     spec = draw(st.sampled_from(BUILTIN_SPECS[name]))
-    if draw(st.booleans()) and name not in ("global_etc", "bigbird"):
+    if draw(st.booleans()) and name not in ("global_etc", "bigbird", "bigbird_hf"):
         spec += "|sliding_window:window=3"
     n = draw(st.integers(16, max_n))
     if name == "bigbird":  # BigBird needs n to be a multiple of its block
         block = patterns.parse_spec(spec)[0][1]["block"]
         n = max(block * 4, n - n % block)
+    if name == "bigbird_hf":  # a multiple of its block with more than 2 * random + 5 blocks
+        n = max(8 * 8, n - n % 8)
     # per-head list parameters ("dilation=[1,2]") need one entry per head
     heads = 2 if ("dilation=[" in spec or "window=[" in spec) else draw(st.integers(1, 3))
     return patterns.build(spec, n, heads=heads, layer=draw(st.integers(0, 2)), seed=draw(st.integers(0, 1000)))

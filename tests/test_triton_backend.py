@@ -149,6 +149,7 @@ def test_block_aligned_full_blocks(n_q, n_k, block, dtype, seed) -> None:
 SMALL_SPECS = {
     "bigbird": ("bigbird:block=16,window=3,random=1,global=1", 16),
     "bigbird_etc": ("bigbird:block=16,window=3,random=1,global=1,mode=etc", 16),
+    "bigbird_hf": ("bigbird_hf:block=8,random=1", 64),
     "causal": ("causal", 1),
     "dilated_window": ("dilated_window:window=5,dilation=2", 1),
     "erdos_renyi": ("erdos_renyi:p=0.1", 1),

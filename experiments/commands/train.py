@@ -16,6 +16,13 @@ Fine-tuning: ``--init-from CKPT`` (``init.checkpoint``) copies the encoder weigh
 (e.g. of ``sparsegraph pretrain``) into the classifier's encoder before training; the model table
 then defaults to the checkpoint's, and learned position embeddings shorter than the task's length
 are repeated to fill it (as Longformer did, Beltagy et al. 2020).
+
+``--init-from DIR`` with a Hugging Face checkpoint directory (``config.json`` plus safetensors or a
+``.bin``: BERT, RoBERTa, XLM-R, BigBird) starts from those pretrained weights
+(:mod:`sparsegraph.hf.checkpoint`, the ``hf`` extra); the model table defaults to the
+checkpoint's architecture (post-LN, first-token pooling, ...) and ``[model.attention]`` chooses
+any graph. Its position table is repeated to a longer task length or cut to a shorter one. Text
+must be tokenized by the checkpoint's tokenizer: ``data.tokenizer = "hf:DIR"``.
 """
 
 from __future__ import annotations
@@ -77,8 +84,9 @@ class DataConfig:
 class InitConfig:
     """The ``[init]`` table: start from pretrained weights.
 
-    ``checkpoint``: a checkpoint file (``""``: train from scratch); its tensors under ``prefix``
-    are loaded into the classifier under ``target_prefix``. ``tile`` lists (fnmatch) parameter
+    ``checkpoint``: a checkpoint file (``""``: train from scratch), or a Hugging Face checkpoint
+    directory (BERT, RoBERTa, XLM-R, BigBird; see :mod:`sparsegraph.hf.checkpoint`); its tensors
+    under ``prefix`` are loaded into the classifier under ``target_prefix``. ``tile`` lists (fnmatch) parameter
     names whose first dimension may be extended by repeating the pretrained rows.
     """
 
@@ -114,7 +122,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run from its newest checkpoint (exactly where it stopped)")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
-                        help="initialise the encoder from a checkpoint (e.g. runs/<pretrain>/checkpoints/best.pt)")
+                        help="initialise the encoder from a checkpoint (e.g. runs/<pretrain>/checkpoints/best.pt) "
+                             "or a Hugging Face checkpoint directory (BERT, RoBERTa, XLM-R, BigBird)")
 
 
 def read_raw(args: argparse.Namespace) -> dict[str, Any]:
@@ -232,11 +241,49 @@ def resolve_config(raw: dict[str, Any], overrides: list[str]) -> tuple[TrainComm
 def _init_state(base: _Schema) -> dict | None:
     from sparsegraph.experiments.train.checkpoint import load_checkpoint
 
-    return load_checkpoint(base.init.checkpoint) if base.init.checkpoint else None
+    if not base.init.checkpoint:
+        return None
+    if Path(base.init.checkpoint).is_dir():
+        return hf_init_state(base.init.checkpoint, base.init.prefix)
+    return load_checkpoint(base.init.checkpoint)
+
+
+def hf_init_state(directory: str, prefix: str = "encoder.") -> dict[str, Any]:
+    """A Hugging Face checkpoint directory in the shape of a sparsegraph checkpoint: ``config.model``
+    (the encoder's ``ModelConfig`` table), ``model`` (its weights under ``prefix``) and
+    ``source = "huggingface"``."""
+    from sparsegraph.hf.checkpoint import is_checkpoint_dir, read_checkpoint
+
+    if not is_checkpoint_dir(directory):
+        raise FileNotFoundError(
+            f"init.checkpoint {directory!r} is a directory without config.json; give a checkpoint file or a "
+            "Hugging Face checkpoint directory"
+        )
+    ck = read_checkpoint(directory)
+    return {"config": {"model": ck.model_fields}, "model": {prefix + k: v for k, v in ck.state.items()},
+            "source": "huggingface"}
+
+
+def fit_positions(init_state: dict[str, Any], model: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Cut a Hugging Face checkpoint's position tables that are longer than ``model``'s (a task
+    shorter than the pretrained length); longer models get the table repeated by ``init.tile``."""
+    if init_state.get("source") != "huggingface":
+        return init_state
+    own = model.state_dict()
+    weights = dict(init_state["model"])
+    for name in names:
+        if name in weights and name in own and weights[name].shape[0] > own[name].shape[0]:
+            weights[name] = weights[name][: own[name].shape[0]]
+    return {**init_state, "model": weights}
 
 
 def _finish_config(base: _Schema, model_raw: dict[str, Any], data: Any, init_state: dict | None) -> TrainCommandConfig:
     model = resolve_model(model_raw, data, init_state)
+    if init_state is not None and init_state.get("source") == "huggingface" and model.pad_id != data.pad_id:
+        raise ValueError(
+            f"the Hugging Face checkpoint's pad id is {model.pad_id} but the {data.name} data pads with "
+            f"{data.pad_id}; tokenize with the checkpoint's tokenizer (data.tokenizer = \"hf:DIR\")"
+        )
     return TrainCommandConfig(run=base.run, data=base.data, model=model, optim=base.optim, train=base.train, init=base.init)
 
 
@@ -275,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
                                  + ("; set train.test_split = '' to skip the test evaluation" if key == "test_split" else ""))
         model = build_classifier(cfg, data)
         if init_state is not None and not args.resume:
+            init_state = fit_positions(init_state, model, tuple(cfg.init.tile))
             names = load_model_weights(model, init_state, prefix=cfg.init.prefix, target_prefix=cfg.init.target_prefix,
                                        tile=cfg.init.tile)
             if dist.is_main:
@@ -299,4 +347,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = ["DataConfig", "InitConfig", "TrainCommandConfig", "parse_config", "resolve_config", "resolve_model", "load_data",
-           "build_classifier", "HELP", "add_arguments", "run"]
+           "build_classifier", "hf_init_state", "fit_positions", "HELP", "add_arguments", "run"]

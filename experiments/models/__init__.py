@@ -7,6 +7,8 @@
   pooling, per-layer gradient checkpointing.
 * Heads: :class:`SequenceClassifier`, :class:`DualEncoderClassifier` (LRA Retrieval),
   :class:`MaskedLM` (tied embeddings).
+* :class:`SparseGraphAttention` — ``nn.MultiheadAttention``'s calling convention over a pattern's
+  graph (a drop-in ``self_attn`` for ``nn.TransformerEncoderLayer``, never bypassed by its fast path).
 * :class:`Seq2Seq` — sparse encoder, full-attention causal decoder with cross attention, greedy
   decoding.
 * Configs: :class:`ModelConfig`, :class:`AttentionConfig`, :class:`Seq2SeqConfig`
@@ -29,6 +31,7 @@ _WHERE = {
     "Seq2Seq": ".seq2seq", "DecoderLayer": ".seq2seq",
     "LayoutCache": ".attention", "LayoutStore": ".attention", "SparseSelfAttention": ".attention",
     "RotaryEmbedding": ".attention", "dense_layout": ".attention",
+    "SparseGraphAttention": ".mha",
 }
 
 __all__ = list(_WHERE)
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from sparsegraph.experiments.models.config import AttentionConfig, ModelConfig, Seq2SeqConfig
     from sparsegraph.experiments.models.encoder import Encoder, EncoderLayer, EncoderOutput
     from sparsegraph.experiments.models.heads import DualEncoderClassifier, MaskedLM, SequenceClassifier
+    from sparsegraph.experiments.models.mha import SparseGraphAttention
     from sparsegraph.experiments.models.seq2seq import DecoderLayer, Seq2Seq
 
 

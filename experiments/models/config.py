@@ -15,16 +15,25 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-__all__ = ["AttentionConfig", "ModelConfig", "Seq2SeqConfig", "BACKENDS", "POSITIONS", "POOLINGS"]
+__all__ = ["AttentionConfig", "ModelConfig", "Seq2SeqConfig", "BACKENDS", "POSITIONS", "POOLINGS", "NORMS",
+           "ACTIVATIONS", "POOLERS"]
 
 #: ``kernels.attention`` backends a model may select (``auto`` lets the kernels choose).
 BACKENDS = ("auto", "torch", "reference", "dense", "triton")
 #: Position encodings: learned absolute, fixed sinusoidal (Vaswani et al. 2017), or rotary
 #: (relative; Su et al. 2021, RoFormer).
 POSITIONS = ("learned", "sinusoidal", "rotary")
-#: How a sequence is reduced to one vector: a prepended CLS token, the mean of the real tokens, or
-#: the mean of the ETC global tokens.
-POOLINGS = ("cls", "mean", "global")
+#: How a sequence is reduced to one vector: a prepended CLS token, the mean of the real tokens, the
+#: mean of the ETC global tokens, or the first input token (a tokenizer's own ``[CLS]``/``<s>``, as
+#: in BERT, RoBERTa and BigBird checkpoints).
+POOLINGS = ("cls", "mean", "global", "first")
+#: Where the LayerNorms sit: before each sublayer plus a final one (pre-LN, Xiong et al. 2020), or
+#: after each residual sum (post-LN, Vaswani et al. 2017; BERT, RoBERTa, BigBird).
+NORMS = ("pre", "post")
+#: The MLP's activation: exact GELU, or its tanh approximation (BigBird's ``gelu_new``).
+ACTIVATIONS = ("gelu", "gelu_tanh")
+#: What is applied to the pooled vector: nothing, or BERT's pooler ``tanh(W x + b)``.
+POOLERS = ("none", "tanh")
 #: Block sizes ``sparsegraph.layout.compile`` accepts.
 _BLOCK_SIZES = (16, 32, 64, 128)
 
@@ -165,7 +174,8 @@ class ModelConfig:
         position: ``learned`` absolute, ``sinusoidal`` absolute, or ``rotary`` (relative).
         pooling: ``cls`` (a learned CLS token is prepended to every input and its output is the
             pooled vector), ``mean`` (mean over the real tokens), ``global`` (mean over the ETC
-            global tokens' outputs; needs a pattern with global tokens).
+            global tokens' outputs; needs a pattern with global tokens), ``first`` (the first input
+            token's output; nothing is prepended: the tokenizer's own ``[CLS]``/``<s>``).
         pad_id: the token id that marks padding when no explicit padding mask is given
             (``None``: inputs carry no padding).
         gradient_checkpointing: recompute each layer in the backward pass (saves memory).
@@ -176,6 +186,18 @@ class ModelConfig:
     Derived, not set: :attr:`global_tokens` ``g``, the number of ETC global tokens (BigBird-ETC),
     comes from the pattern (:meth:`sparsegraph.patterns.Pattern.global_tokens`); the model
     prepends ``g`` learned embeddings. Every layer's pattern must give the same ``g``.
+
+    Options for pretrained BERT / RoBERTa / BigBird weights (``sparsegraph.hf.load_encoder``); the
+    defaults leave the model exactly as without them:
+
+    Attributes:
+        norm: ``pre`` (LayerNorm before each sublayer, plus a final LayerNorm) or ``post``
+            (``x = LN(x + sublayer(x))``, no final LayerNorm).
+        embedding_norm: a LayerNorm on the summed embeddings (before the dropout).
+        activation: ``gelu`` (exact) or ``gelu_tanh`` (the tanh approximation).
+        pooler: ``none`` or ``tanh``: the pooled vector goes through ``tanh(W x + b)``.
+        type_vocab_size: token-type (segment) embeddings; 0 for none. ``Encoder.forward`` takes
+            ``token_type_ids`` (default all 0).
     """
 
     vocab_size: int
@@ -186,12 +208,17 @@ class ModelConfig:
     dropout: float = 0.1
     max_len: int = 4096
     position: Literal["learned", "sinusoidal", "rotary"] = "learned"
-    pooling: Literal["cls", "mean", "global"] = "cls"
+    pooling: Literal["cls", "mean", "global", "first"] = "cls"
     pad_id: int | None = 0
     gradient_checkpointing: bool = False
     init_std: float = 0.02
     layer_norm_eps: float = 1e-5
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    norm: Literal["pre", "post"] = "pre"
+    embedding_norm: bool = False
+    activation: Literal["gelu", "gelu_tanh"] = "gelu"
+    pooler: Literal["none", "tanh"] = "none"
+    type_vocab_size: int = 0
 
     def __post_init__(self) -> None:
         _int("ModelConfig.vocab_size", self.vocab_size, 1)
@@ -223,6 +250,11 @@ class ModelConfig:
         _float("ModelConfig.layer_norm_eps", self.layer_norm_eps, 0.0, 1.0, hi_open=True)
         if self.layer_norm_eps <= 0:
             raise _fail("ModelConfig.layer_norm_eps", self.layer_norm_eps, "> 0")
+        _choice("ModelConfig.norm", self.norm, NORMS)
+        _bool("ModelConfig.embedding_norm", self.embedding_norm)
+        _choice("ModelConfig.activation", self.activation, ACTIVATIONS)
+        _choice("ModelConfig.pooler", self.pooler, POOLERS)
+        _int("ModelConfig.type_vocab_size", self.type_vocab_size, 0)
         if isinstance(self.attention, Mapping):
             object.__setattr__(self, "attention", AttentionConfig.from_dict(self.attention))
         if not isinstance(self.attention, AttentionConfig):

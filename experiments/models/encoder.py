@@ -16,6 +16,12 @@ and a final LayerNorm after the last layer. The sequence the layers see is::
 is padded to ``n``, a multiple of the layout block size, and the padding (and any per-example
 padding of the input) is masked as keys, so it receives no attention. Outputs at padded and
 extra positions are dropped from ``hidden``.
+
+Options for pretrained BERT / RoBERTa / BigBird weights (``ModelConfig``; off by default, and then
+the model is exactly the one above): ``norm="post"`` (``x = LN(x + Dropout(sublayer(x)))`` per
+sublayer and no final LayerNorm, Vaswani et al. 2017), ``embedding_norm`` (a LayerNorm on the
+summed embeddings), ``activation="gelu_tanh"``, ``pooling="first"`` (no CLS is prepended; the
+first input token pools), ``pooler="tanh"`` and ``type_vocab_size`` (token-type embeddings).
 """
 
 from __future__ import annotations
@@ -97,15 +103,20 @@ class EncoderLayer(nn.Module):
             c.layer_pattern(layer), layer=layer, heads=c.n_heads, seed=c.attention.graph_seed,
             block_size=c.attention.block_size, global_tokens=c.global_tokens, store=store,
         )
+        self.post_norm = c.norm == "post"
         self.ln1 = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
         self.attn = SparseSelfAttention(c.d_model, c.n_heads, cache, c.attention.backend)
         self.ln2 = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
-        self.mlp = nn.Sequential(nn.Linear(c.d_model, c.d_ff), nn.GELU(), nn.Dropout(c.dropout),
+        act = nn.GELU(approximate="tanh") if c.activation == "gelu_tanh" else nn.GELU()
+        self.mlp = nn.Sequential(nn.Linear(c.d_model, c.d_ff), act, nn.Dropout(c.dropout),
                                  nn.Linear(c.d_ff, c.d_model))
         self.drop = nn.Dropout(c.dropout)
 
     def forward(self, x: torch.Tensor, n: int, key_padding_mask: torch.Tensor | None,
                 rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        if self.post_norm:  # BERT's order: x = LN(x + sublayer(x))
+            x = self.ln1(x + self.drop(self.attn(x, n, key_padding_mask, rotary)))
+            return self.ln2(x + self.drop(self.mlp(x)))
         x = x + self.drop(self.attn(self.ln1(x), n, key_padding_mask, rotary))
         return x + self.drop(self.mlp(self.ln2(x)))
 
@@ -113,9 +124,11 @@ class EncoderLayer(nn.Module):
 class Encoder(nn.Module):
     """The encoder: embeddings, ``n_layers`` :class:`EncoderLayer`, final LayerNorm, pooling.
 
-    ``forward(input_ids, padding_mask=None) -> EncoderOutput``. ``padding_mask`` is bool
-    ``[batch, L]`` with **True = padding** (the convention of ``kernels.attention``'s
-    ``key_padding_mask``); without it, tokens equal to ``config.pad_id`` are padding.
+    ``forward(input_ids, padding_mask=None, token_type_ids=None) -> EncoderOutput``.
+    ``padding_mask`` is bool ``[batch, L]`` with **True = padding** (the convention of
+    ``kernels.attention``'s ``key_padding_mask``); without it, tokens equal to ``config.pad_id`` are
+    padding. ``token_type_ids`` (``[batch, L]`` in ``[0, type_vocab_size)``, default 0) needs
+    ``type_vocab_size > 0``.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -131,10 +144,15 @@ class Encoder(nn.Module):
         self.cls = nn.Parameter(torch.zeros(1, c.d_model)) if c.cls_token else None
         self.globals = nn.Parameter(torch.zeros(c.global_tokens, c.d_model)) if c.global_tokens else None
         self.rotary = RotaryEmbedding(c.head_dim) if c.position == "rotary" else None
+        # optional modules are created only when enabled, so default models build (and draw their
+        # initial weights) exactly as before these options existed
+        self.token_type = nn.Embedding(c.type_vocab_size, c.d_model) if c.type_vocab_size else None
+        self.emb_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.embedding_norm else None
         self.drop = nn.Dropout(c.dropout)
         store = LayoutStore()  # equal layouts of different layers share device tensors
         self.layers = nn.ModuleList(EncoderLayer(c, i, store) for i in range(c.n_layers))
-        self.ln_f = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.ln_f = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm == "pre" else nn.Identity()
+        self.pooler = nn.Linear(c.d_model, c.d_model) if c.pooler == "tanh" else None
         init_weights(self, c.init_std)
         for p in (self.cls, self.globals):
             if p is not None:
@@ -204,10 +222,24 @@ class Encoder(nn.Module):
         return padding_mask
 
     # ------------------------------------------------------------------ forward
-    def forward(self, input_ids: torch.Tensor, padding_mask: torch.Tensor | None = None) -> EncoderOutput:
+    def forward(self, input_ids: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None) -> EncoderOutput:
         """Encode ``input_ids`` ``[batch, L]``; see :class:`EncoderOutput`."""
         c = self.config
         padding_mask = self.check_inputs(input_ids, padding_mask).to(input_ids.device)
+        if token_type_ids is not None:
+            if self.token_type is None:
+                raise ValueError("token_type_ids were given but ModelConfig.type_vocab_size is 0")
+            if not isinstance(token_type_ids, torch.Tensor) or token_type_ids.shape != input_ids.shape:
+                raise ValueError(
+                    f"token_type_ids must be a tensor of the shape of input_ids {tuple(input_ids.shape)}, got "
+                    f"{tuple(getattr(token_type_ids, 'shape', ())) or type(token_type_ids).__name__}"
+                )
+            lo, hi = int(token_type_ids.min()), int(token_type_ids.max())
+            if lo < 0 or hi >= c.type_vocab_size:
+                raise ValueError(
+                    f"token_type_ids must lie in [0, type_vocab_size={c.type_vocab_size}), got values in [{lo}, {hi}]"
+                )
         bsz, length = input_ids.shape
         dev = input_ids.device
         cls = int(c.cls_token)
@@ -222,6 +254,12 @@ class Encoder(nn.Module):
             x = x + self.position.weight[:real]
         elif c.position == "sinusoidal":
             x = x + sinusoidal_positions(real, c.d_model, dev, x.dtype)
+        if self.token_type is not None:
+            types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
+            tt = self.token_type(types.long())
+            x = x + (F.pad(tt, (0, 0, cls, 0)) if cls else tt)  # the prepended CLS gets no type
+        if self.emb_norm is not None:
+            x = self.emb_norm(x)
         # block padding: zero vectors, masked as keys, their outputs dropped
         x = F.pad(x, (0, 0, 0, n - real))
         if g:
@@ -254,8 +292,12 @@ class Encoder(nn.Module):
             pooled = x[:, g]
         elif c.pooling == "global":
             pooled = globals_out.mean(dim=1)
+        elif c.pooling == "first":
+            pooled = hidden[:, 0]
         else:
             keep = (~padding_mask).unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * keep).sum(dim=1) / keep.sum(dim=1)
+        if self.pooler is not None:
+            pooled = torch.tanh(self.pooler(pooled))
         return EncoderOutput(hidden=hidden, pooled=pooled, global_hidden=globals_out, states=x,
                              key_padding_mask=mask, token_offset=off, padding_mask=padding_mask)

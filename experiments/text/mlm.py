@@ -97,12 +97,20 @@ class ByteTokenizer:
 
 
 def load_tokenizer(spec: str) -> Tokenizer:
-    """The tokenizer named by ``spec``: ``""`` or ``"bytes"`` for :class:`ByteTokenizer`, or
-    ``"module:callable"``, a zero-argument callable (class or factory) returning an object with
-    the :class:`Tokenizer` attributes. The object is checked and a ``TypeError``/``ValueError``
-    names what is missing or inconsistent."""
+    """The tokenizer named by ``spec``: ``""`` or ``"bytes"`` for :class:`ByteTokenizer`,
+    ``"hf:DIR"`` for the Hugging Face tokenizer saved in the local directory ``DIR``
+    (:func:`sparsegraph.hf.load_tokenizer`; needs the ``hf`` extra), or ``"module:callable"``, a
+    zero-argument callable (class or factory) returning an object with the :class:`Tokenizer`
+    attributes. The object is checked and a ``TypeError``/``ValueError`` names what is missing or
+    inconsistent."""
     if spec in ("", "bytes"):
         return ByteTokenizer()
+    if isinstance(spec, str) and spec.startswith("hf:"):
+        from sparsegraph.hf.tokenizer import load_tokenizer as load_hf
+
+        if not spec[3:]:
+            raise ValueError("tokenizer 'hf:DIR' needs the directory of a saved Hugging Face tokenizer after 'hf:'")
+        return load_hf(spec[3:])
     if not isinstance(spec, str) or spec.count(":") != 1:
         raise ValueError(f"tokenizer must be 'bytes' or 'module:callable', got {spec!r}")
     mod_name, attr = spec.split(":")
