@@ -17,7 +17,9 @@ Fields (``results.json`` holds exactly these keys):
   per second of those steps (None when the objective does not count tokens);
 - ``peak_memory_bytes``: the process's peak resident set on CPU, ``max_memory_allocated`` on CUDA;
 - ``test_final`` / ``test_at_best``: the test split's metrics with the final weights / with the
-  best checkpoint's (None when the run has no test split).
+  best checkpoint's (None when the run has no test split);
+- ``extra``: facts of the task that the command running it adds (e.g. the character LM's
+  unigram baseline and corpus); empty for the trainer alone.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class RunResult:
     peak_memory_bytes: int
     test_final: dict[str, float] | None = None
     test_at_best: dict[str, float] | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
