@@ -1,6 +1,7 @@
 """Imports every built-in pattern module so that each registers itself."""
 
 from sparsegraph.patterns.bigbird import bigbird
+from sparsegraph.patterns.causal import local_global, sink_window, window_schedule
 from sparsegraph.patterns.dilated_window import dilated_window
 from sparsegraph.patterns.erdos_renyi import erdos_renyi
 from sparsegraph.patterns.full import causal, full
@@ -23,4 +24,7 @@ __all__ = [
     "bigbird",
     "longformer",
     "sparse_transformer",
+    "sink_window",
+    "window_schedule",
+    "local_global",
 ]
