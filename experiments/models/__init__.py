@@ -8,6 +8,8 @@
   :class:`MaskedLM` (tied embeddings).
 * :class:`Seq2Seq` — sparse encoder, full-attention causal decoder with cross attention, greedy
   decoding.
+* :class:`DecoderLM` — decoder-only LM over any causal pattern (:class:`DecoderConfig`); cached
+  decoding in :mod:`experiments.models.decoding`.
 * Configs: :class:`ModelConfig`, :class:`AttentionConfig`, :class:`Seq2SeqConfig`.
 
 See ``docs/models.md``.
@@ -18,6 +20,7 @@ from sparsegraph.experiments.models.config import AttentionConfig, ModelConfig, 
 from sparsegraph.experiments.models.encoder import Encoder, EncoderLayer, EncoderOutput
 from sparsegraph.experiments.models.heads import DualEncoderClassifier, MaskedLM, SequenceClassifier
 from sparsegraph.experiments.models.seq2seq import DecoderLayer, Seq2Seq
+from sparsegraph.experiments.models.decoder import DecoderConfig, DecoderLM
 
 __all__ = [
     "AttentionConfig",
@@ -31,6 +34,8 @@ __all__ = [
     "MaskedLM",
     "Seq2Seq",
     "DecoderLayer",
+    "DecoderConfig",
+    "DecoderLM",
     "LayoutCache",
     "LayoutStore",
     "SparseSelfAttention",
