@@ -16,6 +16,9 @@ Fine-tuning: ``--init-from CKPT`` (``init.checkpoint``) copies the encoder weigh
 (e.g. of ``sparsegraph pretrain``) into the classifier's encoder before training; the model table
 then defaults to the checkpoint's, and learned position embeddings shorter than the task's length
 are repeated to fill it (as Longformer did, Beltagy et al. 2020).
+
+``data.task = "charlm"`` trains a decoder-only language model on bytes instead
+(:mod:`experiments.text.charlm_train`, docs/language_modelling.md).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from typing import Any
 from sparsegraph.experiments.infra import config as cfgmod
 from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
 
-HELP = "train a classifier on an LRA task or a text folder (resumable, data-parallel with torchrun)"
+HELP = ("train a classifier on an LRA task or a text folder, or a byte-level LM (data.task = charlm); "
+        "resumable, data-parallel with torchrun")
 
 TEXT_FOLDER = "text_folder"
 
@@ -254,7 +258,12 @@ def run(args: argparse.Namespace) -> int:
     from sparsegraph.experiments.train import Trainer, load_model_weights
     from sparsegraph.experiments.train import distributed as D
 
-    base, model_raw = parse_config(read_raw(args), args.overrides)
+    raw = read_raw(args)
+    from sparsegraph.experiments.text.charlm_train import is_charlm, run_charlm
+
+    if is_charlm(raw, args.overrides):  # a byte-level language model: experiments.text.charlm_train
+        return run_charlm(raw, args)
+    base, model_raw = parse_config(raw, args.overrides)
     init_state = _init_state(base)
     dist = D.init(base.run.device)
     try:
