@@ -111,3 +111,20 @@ def test_rules_are_read_off_the_graph() -> None:
     r = derive_rule("sparse_transformer:stride=8,mode=fixed,c=1", heads=1, layer=0, seed=0, probe=128, horizon=512)
     assert r.mode == "graph" and r.capacity(512) == 512 // 8 + 7
     assert [x.mode for x in cache_rules(tiny("local_global:window=5,every=2"))] == ["window", "full"]
+
+
+@pytest.mark.parametrize("spec", ["sink_window:window=6,sinks=3", "sparse_transformer:stride=8,mode=fixed"])
+def test_a_cache_that_keeps_every_key_gives_the_same_logits(spec: str) -> None:
+    from sparsegraph.experiments.models.decoding import DecodingCache, _prefill, _step
+
+    m = tiny(spec)
+    prompt = torch.randint(0, 19, (1, 10), generator=torch.Generator().manual_seed(5))
+    caches = [DecodingCache(m, 1, 60), DecodingCache(m, 1, 60, keep_all=True)]
+    outs = [_prefill(m, prompt, c) for c in caches]
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)
+    tok = outs[0].argmax(-1)
+    for _ in range(40):
+        a, b = (_step(m, tok, c) for c in caches)
+        assert torch.allclose(a, b, atol=1e-5)
+        tok = a.argmax(-1)
+    assert caches[1].capacity == [60, 60] and caches[0].capacity[0] < 60

@@ -191,8 +191,9 @@ class LayerCache:
     and the position held by each slot (``-1``: empty)."""
 
     def __init__(self, rule: CacheRule, batch: int, head_dim: int, capacity: int,
-                 dtype: torch.dtype, device: torch.device) -> None:
+                 dtype: torch.dtype, device: torch.device, keep_all: bool = False) -> None:
         self.rule = rule
+        self.keep_all = keep_all
         self.capacity = max(int(capacity), 1)
         shape = (batch, rule.heads, self.capacity, head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
@@ -211,9 +212,9 @@ class LayerCache:
 
     def _slot(self, p: int) -> int:
         r = self.rule
-        if r.mode == "window":
+        if r.mode == "window" and not self.keep_all:
             return p if p < r.sinks else r.sinks + (p - r.sinks) % r.span
-        if r.mode == "full":
+        if r.mode == "full" or self.keep_all:  # every key at slot p (the mask still applies)
             if p >= self.capacity:
                 self._grow(max(2 * self.capacity, p + 1))
             return p
@@ -252,9 +253,9 @@ class LayerCache:
         r = self.rule
         for i in range(t):
             p = start + i
-            if r.mode == "window" and p >= r.sinks and p < end - r.span:
+            if r.mode == "window" and not self.keep_all and p >= r.sinks and p < end - r.span:
                 continue  # overwritten by a later position of this prefill
-            if r.mode == "graph" and r.last_use[p] < end:
+            if r.mode == "graph" and not self.keep_all and r.last_use[p] < end:
                 continue  # no query from `end` on reads it
             self.put(p, k[:, :, i], v[:, :, i])
 
@@ -285,17 +286,22 @@ class LayerCache:
 
 
 class DecodingCache:
-    """One :class:`LayerCache` per layer of a model, and the next position to decode."""
+    """One :class:`LayerCache` per layer of a model, and the next position to decode.
+
+    ``keep_all``: keep every key whatever the rule (each head still reads only its graph's keys:
+    the same outputs with the memory of a full cache; for measurements)."""
 
     def __init__(self, model: Any, batch: int, horizon: int, *, rules: list[CacheRule] | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+                 dtype: torch.dtype | None = None, keep_all: bool = False) -> None:
         c = model.config
         self.rules = rules if rules is not None else cache_rules(model, horizon)
         dev = next(model.parameters()).device
         dt = dtype or next(model.parameters()).dtype
         self.horizon = horizon
-        self.layers = [LayerCache(r, batch, c.head_dim, min(r.capacity(horizon), horizon) if r.mode != "window"
-                                  else r.capacity(horizon), dt, dev) for r in self.rules]
+        def slots(r: CacheRule) -> int:
+            return horizon if keep_all or r.mode == "full" else r.capacity(horizon)
+
+        self.layers = [LayerCache(r, batch, c.head_dim, slots(r), dt, dev, keep_all) for r in self.rules]
         self.position = 0
 
     @property
