@@ -137,18 +137,18 @@ class StagesConfig:
 
 
 def _cpu_model() -> dict[str, Any]:
-    return {"d_model": 128, "n_layers": 4, "n_heads": 4, "d_ff": 512, "dropout": 0.0,
+    return {"d_model": 64, "n_layers": 4, "n_heads": 4, "d_ff": 256, "dropout": 0.0,
             "attention": {"pattern": "sink_window:window=64,sinks=4", "block_size": 32}}
 
 
-#: Recipes: default tables for a charlm run. ``cpu``: a 4-layer, 128-wide model on 256-byte
+#: Recipes: default tables for a charlm run. ``cpu``: a 4-layer, 64-wide model on 256-byte
 #: windows of the stdlib prose corpus, 600 updates of 16 windows, a few minutes on 2 cores; every
 #: pattern of the ablation ends well below the unigram baseline (docs/language_modelling.md).
 CHARLM_RECIPES: dict[str, dict[str, Any]] = {
     "cpu": {
         "data": {"corpus": "stdlib", "max_bytes": 2_000_000, "seq_len": 256, "eval_windows": 200},
         "model": _cpu_model(),
-        "optim": {"lr": 2e-3, "betas": [0.9, 0.98], "eps": 1e-8, "weight_decay": 0.01, "schedule": "cosine",
+        "optim": {"lr": 6e-3, "betas": [0.9, 0.98], "eps": 1e-8, "weight_decay": 0.01, "schedule": "cosine",
                   "warmup_steps": 40, "min_lr_ratio": 0.1},
         "train": {"steps": 600, "batch_size": 16, "eval_every": 200, "eval_batches": 0, "eval_batch_size": 25,
                   "checkpoint_every": 100, "metric": "bpc", "mode": "min", "log_every": 20,
