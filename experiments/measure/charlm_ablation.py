@@ -82,8 +82,9 @@ def _raw(steps: int, seed: int, pattern: str, overrides: dict[str, Any]) -> dict
 
 def run_ablation(out: Path, *, steps: int, seeds: Sequence[int], threads: int,
                  names: Sequence[str] | None = None, overrides: dict[str, Any] | None = None,
-                 specs: dict[str, str] | None = None) -> dict[str, Any]:
-    """Train every variant with every seed; returns (and writes ``out/summary.json``) the results."""
+                 specs: dict[str, str] | None = None, windows: tuple[int, int] = (8, 128)) -> dict[str, Any]:
+    """Train every variant with every seed; returns (and writes ``out/summary.json``) the results.
+    The variants' specs default to :func:`variants` over ``windows`` for the model's layers and heads."""
     import torch
 
     from sparsegraph.experiments.text.charlm import load_corpus, unigram_bits
@@ -92,10 +93,10 @@ def run_ablation(out: Path, *, steps: int, seeds: Sequence[int], threads: int,
     from sparsegraph.experiments.train.metrics import read_metrics
 
     torch.set_num_threads(threads)
-    specs = dict(specs or VARIANTS)
-    names = list(names or specs)
     overrides = dict(overrides or {})
     first = resolve_charlm_config(_raw(steps, 0, "causal", overrides))
+    specs = dict(specs or variants(windows[0], windows[1], first.model.n_layers, first.model.n_heads))
+    names = list(names or specs)
     t0 = time.perf_counter()
     corpus = load_corpus(first.data)
     print(f"[ablation] corpus {corpus.summary()} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
@@ -164,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--out", default="", help="run directory (default runs/charlm-ablation-<time>)")
     ap.add_argument("--variants", default="", help="comma-separated variant names (default: all)")
+    ap.add_argument("--windows", default="8,128", help="smallest and largest window of the schedules (default 8,128)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value of every run, e.g. --set data.max_bytes=500000 (TOML value)")
     args = ap.parse_args(argv)
@@ -185,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.time()
     header = [f"commit {git_commit()}; `python -m {MODULE} {' '.join(argv)}`".rstrip(),
               f"environment: {environment()} (set to {args.threads} torch thread(s) for the runs)"]
-    results = run_ablation(out, steps=args.steps, seeds=seeds, threads=args.threads, names=names, overrides=overrides)
+    lo, hi = (int(x) for x in args.windows.split(","))
+    results = run_ablation(out, steps=args.steps, seeds=seeds, threads=args.threads, names=names, overrides=overrides,
+                           windows=(lo, hi))
     elapsed = time.time() - start
     table = ablation_table(results)
     footer = (f"{len(seeds)} seeds x {len(results['runs'])} variants, {args.steps} updates each; whole ablation "
