@@ -40,7 +40,7 @@ def test_ablation_variants_follow_the_paper() -> None:
 
 def test_ablation_script_runs_and_prints_the_table(tmp_path: Path, capsys) -> None:
     argv = ["--steps", "2", "--seeds", "0,1", "--out", str(tmp_path / "abl"),
-            "--variants", "fixed w,increasing w, dilation on 2 heads,full causal",
+            "--variants", "fixed w;increasing w, dilation on 2 heads;full causal",
             "--set", "data.max_bytes=40000", "--set", "data.seq_len=64", "--set", "data.eval_windows=4",
             "--set", "model.d_model=32", "--set", "model.d_ff=64", "--set", "model.n_heads=2",
             "--set", "train.batch_size=4", "--set", "train.eval_every=0",

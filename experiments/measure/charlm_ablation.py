@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--out", default="", help="run directory (default runs/charlm-ablation-<time>)")
-    ap.add_argument("--variants", default="", help="comma-separated variant names (default: all)")
+    ap.add_argument("--variants", default="", help="semicolon-separated variant names (default: all)")
     ap.add_argument("--windows", default="8,128", help="smallest and largest window of the schedules (default 8,128)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value of every run, e.g. --set data.max_bytes=500000 (TOML value)")
@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides[key.strip()] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             overrides[key.strip()] = value
-    names = [v.strip() for v in args.variants.split(",") if v.strip()] or None
+    names = [v.strip() for v in args.variants.split(";") if v.strip()] or None
     unknown = [n for n in names or [] if n not in VARIANTS]
     if unknown:
         ap.error(f"unknown variants {unknown}; known: {list(VARIANTS)}")

@@ -60,6 +60,7 @@ __all__ = [
     "gcide_text",
     "load_split_file",
     "load_corpus",
+    "split_blocks",
     "split_bytes",
     "unigram_bits",
     "window_starts",
@@ -219,16 +220,31 @@ def load_split_file(data_dir: str | Path, name: str, splits: Sequence[int] = ENW
     return data[:a].copy(), data[a:a + b].copy(), data[a + b:a + b + c].copy()
 
 
+def split_blocks(n: int, val_fraction: float, test_fraction: float) -> tuple[int, np.ndarray]:
+    """``(block, assignment)``: the corpus of ``n`` bytes cut into blocks of ``block`` bytes (8 KiB,
+    smaller for corpora under 1.6 MB: ``n // 200``, at least 64), block ``k`` assigned to split
+    ``assignment[k]`` (0 train, 1 validation, 2 test) by the golden-ratio sequence ``u_k = k phi
+    mod 1``: validation when ``u_k < val_fraction``, test when ``u_k < val_fraction +
+    test_fraction``. The held-out blocks are spread evenly through the corpus, so validation and
+    test hold the same mixture of modules as training (the prose of one stdlib package differs a
+    lot from another's: a contiguous tail would measure that shift)."""
+    block = 8192 if n >= 200 * 8192 else max(64, n // 200)
+    k = np.arange(-(-n // block), dtype=np.float64)
+    u = (k * 0.6180339887498949) % 1.0
+    assignment = np.where(u < val_fraction, 1, np.where(u < val_fraction + test_fraction, 2, 0))
+    return block, assignment
+
+
 def split_bytes(data: bytes, val_fraction: float, test_fraction: float) -> tuple[np.ndarray, ...]:
-    """Contiguous ``(train, val, test)``: test is the last ``test_fraction`` of the bytes,
-    validation the ``val_fraction`` before it, train the rest."""
+    """``(train, val, test)``: the blocks of :func:`split_blocks`, each split the concatenation of
+    its blocks in corpus order."""
     arr = np.frombuffer(data, dtype=np.uint8)
-    n = arr.size
-    n_test = max(1, int(round(test_fraction * n)))
-    n_val = max(1, int(round(val_fraction * n)))
-    if n - n_test - n_val < 2:
-        raise ValueError(f"the corpus has {n} bytes: too few for a train split")
-    return arr[: n - n_val - n_test].copy(), arr[n - n_val - n_test: n - n_test].copy(), arr[n - n_test:].copy()
+    block, assignment = split_blocks(arr.size, val_fraction, test_fraction)
+    which = np.repeat(assignment, block)[: arr.size]
+    parts = tuple(arr[which == s].copy() for s in range(3))
+    if min(p.size for p in parts) < 2:
+        raise ValueError(f"the corpus has {arr.size} bytes: too few for train, validation and test splits")
+    return parts
 
 
 def load_corpus(cfg: CharLMDataConfig) -> CharLMCorpus:

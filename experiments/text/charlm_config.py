@@ -53,9 +53,9 @@ class CharLMDataConfig:
 
     ``corpus`` (see :data:`CORPORA`); ``data_dir`` (``dir``, ``enwik8``, ``text8``; ``gcide``
     optionally); ``max_bytes`` caps the text read for ``stdlib`` / ``dir`` / ``gcide`` (files in
-    sorted order; 0 = no cap); ``val_fraction`` / ``test_fraction``: the last bytes of the text
-    form the test split and the bytes before them the validation split (``stdlib``, ``dir``,
-    ``gcide``); ``splits``: the (train, val, test) byte counts of ``enwik8`` / ``text8``.
+    sorted order; 0 = no cap); ``val_fraction`` / ``test_fraction``: the shares of fixed blocks
+    spread through the text that form the validation and test splits (``stdlib``, ``dir``,
+    ``gcide``; :func:`experiments.text.charlm.split_blocks`); ``splits``: the (train, val, test) byte counts of ``enwik8`` / ``text8``.
     ``seq_len``: the training and evaluation window (a phase schedule may change it);
     ``eval_windows``: evaluate the first this many disjoint windows of a split (0 = all).
     ``preset``: a recipe of :data:`CHARLM_RECIPES` supplying defaults for every table.
