@@ -2,10 +2,13 @@
 
     .venv/bin/python docs/make_gallery.py            # all of it (a few minutes)
     .venv/bin/python docs/make_gallery.py --ns 256   # quicker tables
+    .venv/bin/python docs/make_gallery.py --only sink_window,local_global   # redo these entries only
 
 For every entry of ``patterns.examples.GALLERY`` (every built-in pattern, some twice):
-a mask picture at n=512 (all heads when the example has several), and the metric table at
-each ``--ns`` (heads merged, seed 0). Then an overview table at the largest n, metric curves,
+a mask picture at n=512 (all heads when the example has several; built for the layer
+``GALLERY_LAYERS`` gives, else 0), and the metric table at each ``--ns`` (heads merged, seed 0).
+``--only`` recomputes the named entries and rewrites their sections and overview rows in the
+existing ``patterns.md`` (the overview pictures are left as they are). Then an overview table at the largest n, metric curves,
 coverage curves, and the tutorial section (kept verbatim in ``TUTORIAL`` below; its code is run
 by ``tests/test_tutorial.py``). Progress goes to stderr.
 """
@@ -23,13 +26,13 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from sparsegraph import patterns  # noqa: E402
-from sparsegraph.patterns.examples import GALLERY  # noqa: E402
+from sparsegraph.patterns.examples import GALLERY, GALLERY_LAYERS  # noqa: E402
 from sparsegraph import analysis, plot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PICTURE_N = 512
-COLUMNS = ["n", "keys/q", "density", "L", "diam", "unreach", "cov@1", "cov@2", "L90", "gap", "rw gap",
-           "C", "T", "sigma", "omega"]
+COLUMNS = ["n", "keys/q", "density", "L", "diam", "unreach", "cov@1", "cov@2", "L90", "c-depth", "gap",
+           "rw gap", "C", "T", "sigma", "omega"]
 
 TUTORIAL = '''
 ## Define your own pattern in ten lines
@@ -94,7 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Regenerate docs/patterns.md and docs/img/.")
     ap.add_argument("--ns", default="256,1024,4096", help="lengths of the metric tables (default 256,1024,4096)")
     ap.add_argument("--out", default=str(ROOT / "docs"), help="docs directory (default: the repo's docs/)")
+    ap.add_argument("--only", default="", help="comma-separated GALLERY titles: recompute these entries only "
+                                               "and update their parts of the existing patterns.md")
     args = ap.parse_args(argv)
+    only = [t.strip() for t in args.only.split(",") if t.strip()]
+    unknown = [t for t in only if t not in GALLERY]
+    if unknown:
+        ap.error(f"--only: unknown gallery entries {unknown}; known: {list(GALLERY)}")
     ns = [int(x) for x in args.ns.split(",")]
     docs = Path(args.out)
     img = docs / "img"
@@ -107,23 +116,32 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[str] = []
     all_rows = []
     for title, (spec, heads) in GALLERY.items():
+        if only and title not in only:
+            continue
         say(f"{title}: {spec}")
         pat = patterns.get(spec)
-        g = pat.build(PICTURE_N, heads=heads, seed=0)
+        layer = GALLERY_LAYERS.get(title, 0)
+        g = pat.build(PICTURE_N, heads=heads, layer=layer, seed=0)
         fig = plot.plot_heads(g) if heads > 1 else plot.plot_mask(g)
         png = img / f"pattern_{_slug(title)}.png"
         plot.save(fig, png, dpi=100)
-        rows = analysis.compare_table([pat], ns, heads=heads, seed=0,
+        rows = analysis.compare_table([pat], ns, heads=heads, layer=layer, seed=0,
                                       progress=lambda line: say("  " + line) if "building" not in line else None)
         for r in rows:
             r["pattern"] = title
         all_rows += rows
         summary = patterns.info(spec.split(":")[0].split("|")[0]).summary
         sections.append(
-            f"### {title}\n\n`{spec}`" + (f" (heads={heads})" if heads > 1 else "") + f" — {summary}\n\n"
+            f"### {title}\n\n`{spec}`" + (f" (heads={heads})" if heads > 1 else "")
+            + (f" (layer {layer})" if layer else "") + f" — {summary}\n\n"
             f"![{title} at n={PICTURE_N}](img/{png.name})\n\n"
             + analysis.format_table(rows, "markdown", columns=COLUMNS) + "\n"
         )
+    if only:
+        _update_in_place(docs / "patterns.md", dict(zip(only_titles(only), sections)),
+                         [r for r in all_rows if r["n"] == max(ns)])
+        say(f"updated {len(sections)} section(s) of {docs / 'patterns.md'}")
+        return 0
     say("overview pictures")
     plot.save(plot.plot_metrics(all_rows, ["path_length", "diameter", "layers_90", "spectral_gap", "clustering",
                                            "keys_per_query"]), img / "gallery_metrics.png", dpi=100)
@@ -148,7 +166,9 @@ seed 0. Regenerate with `.venv/bin/python docs/make_gallery.py`. The metrics and
 exact definitions are in [analysis.md](analysis.md); in short: **L** average shortest-path length
 (directed, over reachable pairs), **diam** diameter (= **depth**, the layers until every query has
 seen every key; `inf` when some never does), **unreach** unreachable (query, key) pairs, **cov@L**
-share of pairs connected after L layers, **L90** layers to 90% coverage, **gap** / **rw gap**
+share of pairs connected after L layers, **L90** layers to 90% coverage, **c-depth** for causal
+patterns the causal flow depth (the layers until every query has seen every key at or before it;
+the ordinary depth of a causal graph is `inf`, since no key reaches an earlier query), **gap** / **rw gap**
 spectral gaps of the normalised symmetrised adjacency / of the random walk, **C** / **T**
 average clustering / transitivity, **sigma** / **omega** small-world coefficients. `a±e` is a
 sampled estimate with its standard error; `lo..hi` bounds.
@@ -175,6 +195,37 @@ A ring-like pattern drawn as a graph (`sparsegraph show watts_strogatz:k=4,p=0.1
     (docs / "patterns.md").write_text(text)
     say(f"wrote {docs / 'patterns.md'} and {len(list(img.glob('*.png')))} pictures")
     return 0
+
+
+def only_titles(only: list[str]) -> list[str]:
+    """The ``--only`` titles in gallery order (the order their sections are computed in)."""
+    return [t for t in GALLERY if t in only]
+
+
+def _update_in_place(md: Path, sections: dict[str, str], rows: list) -> None:
+    """Replace (or insert, in gallery order) the sections and overview rows of ``sections``."""
+    text = md.read_text()
+    head, sep, tail = text.partition("\n## Define your own pattern")
+    if not sep:
+        raise SystemExit(f"{md}: no '## Define your own pattern' section; regenerate it whole")
+    pre, marker, body = head.partition("\n## The patterns\n")
+    chunks = re.split(r"(?m)^(?=### )", body)
+    found = {}
+    for c in chunks[1:]:
+        found[c.splitlines()[0][4:].strip()] = c.rstrip("\n") + "\n"
+    found.update(sections)
+    order = [t for t in GALLERY if t in found] + [t for t in found if t not in GALLERY]
+    body = chunks[0] + "\n".join(found[t] for t in order)
+    table = analysis.format_table(rows, "markdown", columns=["pattern", *COLUMNS[1:]]).splitlines()[2:]
+    new_rows = {r.split("|")[1].strip(): r for r in table}
+    lines = pre.splitlines()
+    idx = [i for i, line in enumerate(lines) if line.startswith("| ") and line.split("|")[1].strip() in GALLERY]
+    if idx:
+        existing = {lines[i].split("|")[1].strip(): lines[i] for i in idx}
+        existing.update(new_rows)
+        merged = [existing[t] for t in GALLERY if t in existing]
+        lines[idx[0]: idx[-1] + 1] = merged
+    md.write_text("\n".join(lines) + ("\n" if pre.endswith("\n") else "") + marker + body + sep + tail)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 from typing import Sequence
 
 #: Subcommands in the order ``--help`` lists them.
-COMMANDS = ("patterns", "show", "analyze", "bench", "train", "pretrain", "compare")
+COMMANDS = ("patterns", "show", "analyze", "bench", "train", "pretrain", "generate", "compare")
 
 
 class CliError(Exception):

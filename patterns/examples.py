@@ -2,6 +2,7 @@
 and by the tests that check every built-in against networkx.
 
 ``GALLERY``: name -> (spec, heads) drawn and measured in ``docs/patterns.md``.
+``GALLERY_LAYERS``: the layer a gallery entry is built for (default 0), for per-layer patterns.
 ``SMALL``: specs small enough (n around 48) for exhaustive tests; every built-in appears at least once.
 """
 
@@ -24,6 +25,16 @@ GALLERY: dict[str, tuple[str, int]] = {
     "sparse_transformer": ("sparse_transformer:stride=16", 1),
     "sparse_transformer (fixed)": ("sparse_transformer:stride=16,mode=fixed", 1),
     "window + ETC globals": ("sliding_window:window=33|global_etc:g=2", 1),
+    # causal patterns (language models; docs/language_modelling.md)
+    "sliding_window (causal)": ("sliding_window:window=33,causal=true", 1),
+    "sink_window": ("sink_window:window=32,sinks=4", 1),
+    "window_schedule (top layer)": ("window_schedule:window=16,last=64,layers=4,dilation=[1,1,2,2],dilate_from=2", 4),
+    "local_global": ("local_global:window=32,every=6", 1),
+}
+
+#: The layer a GALLERY entry is built for when it is not 0 (patterns that differ per layer).
+GALLERY_LAYERS: dict[str, int] = {
+    "window_schedule (top layer)": 3,
 }
 
 #: Small specs (use with n = 48, a multiple of every block size here) for the property tests.
@@ -45,4 +56,7 @@ SMALL: tuple[str, ...] = (
     "sparse_transformer:stride=4",
     "sparse_transformer:stride=4,mode=fixed,causal=false",
     "sliding_window:window=5|global_etc:g=1",
+    "sink_window:window=4,sinks=2",
+    "window_schedule:window=3,last=6,layers=2,dilation=[1,2]",
+    "local_global:window=4,every=2",
 )

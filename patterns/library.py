@@ -2,6 +2,7 @@
 
 from sparsegraph.patterns.bigbird import bigbird
 from sparsegraph.patterns.bigbird_hf import bigbird_hf
+from sparsegraph.patterns.causal import local_global, sink_window, window_schedule
 from sparsegraph.patterns.dilated_window import dilated_window
 from sparsegraph.patterns.erdos_renyi import erdos_renyi
 from sparsegraph.patterns.full import causal, full
@@ -25,4 +26,7 @@ __all__ = [
     "bigbird_hf",
     "longformer",
     "sparse_transformer",
+    "sink_window",
+    "window_schedule",
+    "local_global",
 ]

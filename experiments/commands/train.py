@@ -23,6 +23,9 @@ are repeated to fill it (as Longformer did, Beltagy et al. 2020).
 checkpoint's architecture (post-LN, first-token pooling, ...) and ``[model.attention]`` chooses
 any graph. Its position table is repeated to a longer task length or cut to a shorter one. Text
 must be tokenized by the checkpoint's tokenizer: ``data.tokenizer = "hf:DIR"``.
+
+``data.task = "charlm"`` trains a decoder-only language model on bytes instead
+(:mod:`sparsegraph.experiments.text.charlm_train`, docs/language_modelling.md).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from typing import Any
 from sparsegraph.experiments.infra import config as cfgmod
 from sparsegraph.experiments.train.config import OptimConfig, RunConfig, TrainConfig
 
-HELP = "train a classifier on an LRA task or a text folder (resumable, data-parallel with torchrun)"
+HELP = ("train a classifier on an LRA task or a text folder, or a byte-level LM (data.task = charlm); "
+        "resumable, data-parallel with torchrun")
 
 TEXT_FOLDER = "text_folder"
 
@@ -301,7 +305,12 @@ def run(args: argparse.Namespace) -> int:
     from sparsegraph.experiments.train import Trainer, load_model_weights
     from sparsegraph.experiments.train import distributed as D
 
-    base, model_raw = parse_config(read_raw(args), args.overrides)
+    raw = read_raw(args)
+    from sparsegraph.experiments.text.charlm_train import is_charlm, run_charlm
+
+    if is_charlm(raw, args.overrides):  # a byte-level language model: experiments.text.charlm_train
+        return run_charlm(raw, args)
+    base, model_raw = parse_config(raw, args.overrides)
     init_state = _init_state(base)
     dist = D.init(base.run.device)
     try:

@@ -11,6 +11,8 @@
   graph (a drop-in ``self_attn`` for ``nn.TransformerEncoderLayer``, never bypassed by its fast path).
 * :class:`Seq2Seq` — sparse encoder, full-attention causal decoder with cross attention, greedy
   decoding.
+* :class:`DecoderLM` — decoder-only LM over any causal pattern (:class:`DecoderConfig`); cached
+  decoding in :mod:`sparsegraph.experiments.models.decoding`.
 * Configs: :class:`ModelConfig`, :class:`AttentionConfig`, :class:`Seq2SeqConfig`
   (:mod:`.config` is torch-free).
 
@@ -32,6 +34,7 @@ _WHERE = {
     "LayoutCache": ".attention", "LayoutStore": ".attention", "SparseSelfAttention": ".attention",
     "RotaryEmbedding": ".attention", "dense_layout": ".attention",
     "SparseGraphAttention": ".mha",
+    "DecoderConfig": ".decoder", "DecoderLM": ".decoder",
 }
 
 __all__ = list(_WHERE)
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from sparsegraph.experiments.models.attention import (LayoutCache, LayoutStore, RotaryEmbedding,
                                                           SparseSelfAttention, dense_layout)
     from sparsegraph.experiments.models.config import AttentionConfig, ModelConfig, Seq2SeqConfig
+    from sparsegraph.experiments.models.decoder import DecoderConfig, DecoderLM
     from sparsegraph.experiments.models.encoder import Encoder, EncoderLayer, EncoderOutput
     from sparsegraph.experiments.models.heads import DualEncoderClassifier, MaskedLM, SequenceClassifier
     from sparsegraph.experiments.models.mha import SparseGraphAttention

@@ -151,7 +151,12 @@ class LayoutCache:
                 f"pattern {self.spec!r} built a {graph.n_q}x{graph.n_k} graph for n={n}; a self-"
                 f"attention graph on {g} global + {n} regular tokens must be {g + n}x{g + n}"
             )
+        self.check_graph(graph)
         return compile_layout(graph, self.block_size)
+
+    def check_graph(self, graph: Any) -> None:
+        """Called with every graph before it is compiled; a subclass raises ``ValueError`` for a
+        graph its model cannot run (the decoder's cache refuses edges to later keys)."""
 
     def layout(self, n: int) -> BlockLayout:
         """The compiled layout for ``n`` regular positions (built and cached on first use)."""

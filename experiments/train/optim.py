@@ -139,12 +139,14 @@ def lr_factor(step: int, *, schedule: str, warmup_steps: int, total_steps: int, 
     return min_lr_ratio + (1.0 - min_lr_ratio) * decay
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """A ``LambdaLR`` applying :func:`lr_factor`; call ``scheduler.step()`` after each update."""
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int,
+                    factor: Callable[[int], float] | None = None) -> torch.optim.lr_scheduler.LambdaLR:
+    """A ``LambdaLR`` applying :func:`lr_factor` (times ``factor(step)`` when given, e.g. a phase
+    schedule's multiplier); call ``scheduler.step()`` after each update."""
     fn: Callable[[int], float] = lambda s: lr_factor(  # noqa: E731
         s, schedule=cfg.schedule, warmup_steps=cfg.warmup_steps, total_steps=total_steps,
         min_lr_ratio=cfg.min_lr_ratio,
-    )
+    ) * (factor(s) if factor is not None else 1.0)
     lr_factor(0, schedule=cfg.schedule, warmup_steps=cfg.warmup_steps, total_steps=total_steps,
               min_lr_ratio=cfg.min_lr_ratio)  # validate now, not at the first step
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)

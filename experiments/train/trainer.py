@@ -112,6 +112,9 @@ class Trainer:
             environment, see :func:`experiments.train.distributed.init`).
         callbacks: :class:`Callback` objects.
         stream: where the progress display goes (default stderr).
+        phases: a :class:`~experiments.train.phases.PhaseSchedule` (staged training): the model's
+            pattern parameters, the data's sequence length and a learning-rate multiplier, set
+            for each update before its batch is drawn (``phases.apply(model, data, step)``).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class Trainer:
         dist: D.DistInfo | None = None,
         callbacks: Sequence[Callback] = (),
         stream: TextIO | None = None,
+        phases: Any = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -155,7 +159,9 @@ class Trainer:
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", keep_last=train.keep_last)
         self.metrics = MetricsLog(self.run_dir, enabled=self.dist.is_main)
         self.optimizer = build_optimizer(self.model, optim)
-        self.scheduler = build_scheduler(self.optimizer, optim, train.steps)
+        self.phases = phases
+        self.scheduler = build_scheduler(self.optimizer, optim, train.steps,
+                                         factor=phases.lr_scale if phases is not None else None)
         self.scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
         self._ddp: nn.Module | None = None
         # Training state (everything a checkpoint restores).
@@ -241,6 +247,7 @@ class Trainer:
                         cb.on_step_end(self, self.step)
                     if self.step >= tc.steps or self.stopped_early:
                         break
+                    self._apply_phase(self.step)  # before the next batch is drawn
                 else:
                     if epoch_start == 0 and not got_full_batch:
                         raise ValueError(
@@ -309,6 +316,7 @@ class Trainer:
                 self._note(f"--resume: no checkpoint in {self.checkpoints.dir}, starting from step 0")
             # Dropout and any other draws from torch's generator: a stream per process, from the seed.
             seed_everything(self.run_cfg.seed, "train", self.dist.rank)
+            self._apply_phase(0)
             if self.is_main:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 for stale in ("metrics.jsonl", "results.json"):
@@ -325,7 +333,9 @@ class Trainer:
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint {str(path)!r} has format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+        self._apply_phase(max(state["step"] - 1, 0))  # the phase the checkpoint was written in
         self.model.load_state_dict(state["model"])
+        self._apply_phase(state["step"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state.get("scaler") is not None:
@@ -415,6 +425,11 @@ class Trainer:
             self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def _apply_phase(self, step: int) -> None:
+        """Staged training: set the model and data for update ``step + 1`` (no-op without phases)."""
+        if self.phases is not None:
+            self.phases.apply(self.model, self.data, step)
 
     def _combine(self, states: Iterable[dict[str, float]]) -> WeightedMean:
         """Sum WeightedMean states over processes (keys may differ: a rank may have seen no batch)."""
@@ -513,8 +528,10 @@ class Trainer:
             if self.best["step"] is not None and self.best["step"] != self.step and self.checkpoints.best_path.exists():
                 final_weights = {k: v.clone() if isinstance(v, torch.Tensor) else v
                                  for k, v in self.model.state_dict().items()}
+                self._apply_phase(max(self.best["step"] - 1, 0))
                 self.model.load_state_dict(load_checkpoint(self.checkpoints.best_path)["model"])
                 test_at_best = self.evaluate(tc.test_split)
+                self._apply_phase(max(self.step - 1, 0))
                 self.model.load_state_dict(final_weights)
             else:
                 test_at_best = test_final

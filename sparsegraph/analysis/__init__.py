@@ -11,13 +11,15 @@ Distances ``d(i, j)`` are taken along attention edges from the query, so ``d(i, 
 number of stacked layers after which key ``j`` can influence query ``i``.
 
 Modules (one metric family each): ``paths`` (average shortest-path length, diameter,
-unreachable pairs), ``flow`` (coverage after L layers, information-flow depth), ``spectral``
+unreachable pairs), ``flow`` (coverage after L layers, information-flow depth), ``causal``
+(is a graph causal; causal coverage and flow depth: every query has seen its prefix), ``spectral``
 (spectral gaps), ``clustering`` (average clustering, transitivity), ``degrees``, ``smallworld``
 (sigma, omega), ``routing`` (can given positions reach a readout through a stack of layer graphs), ``summary`` (``analyze``, ``compare_table``, ``format_table``); ``distances``
 is the shared BFS engine and ``quotient`` the exact twin (block) reduction that makes
 block-aligned patterns cheap at any length.
 """
 
+from sparsegraph.analysis.causal import CausalFlow, causal_flow, causal_flow_depth, first_future_edge, is_causal
 from sparsegraph.analysis.clustering import Clustering, clustering
 from sparsegraph.analysis.degrees import DegreeStats, degree_sequences, degree_stats
 from sparsegraph.analysis.distances import DistanceProfile, distance_profile
@@ -38,6 +40,7 @@ from sparsegraph.analysis.summary import METRICS, analyze, compare_table, format
 
 __all__ = [
     "METRICS",
+    "CausalFlow",
     "Clustering",
     "DegreeStats",
     "DistanceProfile",
@@ -48,6 +51,8 @@ __all__ = [
     "TwinQuotient",
     "analyze",
     "average_path_length",
+    "causal_flow",
+    "causal_flow_depth",
     "clustering",
     "compare_table",
     "coverage",
@@ -55,9 +60,11 @@ __all__ = [
     "degree_stats",
     "diameter",
     "distance_profile",
+    "first_future_edge",
     "flow_depth",
     "format_table",
     "information_flow",
+    "is_causal",
     "lattice_clustering",
     "lattice_path_length",
     "path_lengths",

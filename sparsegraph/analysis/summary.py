@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sparsegraph.analysis._common import check_count, select_adjacency
+from sparsegraph.analysis.causal import CAUSAL_EXACT_WORK, causal_flow, matrix_is_causal
 from sparsegraph.analysis.clustering import clustering
 from sparsegraph.analysis.degrees import degree_stats
 from sparsegraph.analysis.distances import distance_profile
@@ -64,6 +65,11 @@ def analyze(
     skipped: dict[str, str] = {}
     kw = dict(head=head, merged=merged)
     profile = None
+    # A causal graph (no edge to a later key) also gets the causal flow depth (analysis.causal);
+    # its BFS from query i only explores [0, i], so it is measured exactly while affordable.
+    causal = a.shape[0] == a.shape[1] and matrix_is_causal(a)
+    if causal and exact is None and a.shape[0] * a.nnz // 2 <= CAUSAL_EXACT_WORK:
+        exact = True
     for name in wanted:
         if name in _SQUARE and graph.n_q != graph.n_k:
             skipped[name] = f"needs a square graph, got n_q={graph.n_q}, n_k={graph.n_k}"
@@ -79,6 +85,9 @@ def analyze(
                 profile = distance_profile(graph, samples=samples, seed=seed, exact=exact, **kw)
             res = path_lengths(profile) if name == "paths" else information_flow(profile)
             out[name] = res.as_dict()
+            if name == "flow" and causal:
+                n_ = a.shape[0]
+                out[name]["causal"] = causal_flow(profile, complete=a.nnz == n_ * (n_ + 1) // 2).as_dict()
         elif name == "spectral":
             out[name] = spectral_gap(graph, seed=seed, **kw).as_dict()
         elif name == "clustering":
@@ -243,6 +252,8 @@ COLUMNS: list[tuple[str, Callable[[Mapping[str, Any]], str], str]] = [
     ("cov@2", lambda r: _coverage(r, 2), "coverage after 2 layers"),
     ("L90", lambda r: _layers_for(r, 0.9), "layers to 90% coverage"),
     ("depth", lambda r: _bounds(r, "flow", "depth"), "layers to full coverage"),
+    ("c-depth", lambda r: _bounds(r, "flow.causal", "depth"),
+     "causal graphs: layers until every query has seen its whole prefix (analysis.causal)"),
     ("gap", lambda r: _num(get_path(r, "spectral.gap"), 3), "spectral gap of D^-1/2 A_sym D^-1/2"),
     ("rw gap", lambda r: _num(get_path(r, "spectral.rw_gap"), 3), "spectral gap of the random walk D^-1 A"),
     ("C", lambda r: _with_err(get_path(r, "clustering.average"), get_path(r, "clustering.average_stderr"),
