@@ -70,6 +70,9 @@ BUILTIN_SPECS = {
     "sliding_window": ["sliding_window:window=9", "sliding_window:window=16,causal=true"],
     "sparse_transformer": ["sparse_transformer:stride=8", "sparse_transformer:stride=8,mode=fixed,causal=false"],
     "watts_strogatz": ["watts_strogatz:k=4,p=0.2"],
+    "sink_window": ["sink_window:window=6,sinks=2"],
+    "window_schedule": ["window_schedule:window=3,last=12,layers=3,dilation=[1,2],dilate_from=1"],
+    "local_global": ["local_global:window=5,every=2"],
 }
 
 
