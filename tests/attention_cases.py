@@ -66,13 +66,13 @@ BUILTIN_SPECS = {
     "full": ["full"],
     "global_etc": ["global_etc:g=3"],
     "global_itc": ["global_itc:indices=[0,7]"],
+    "local_global": ["local_global:window=5,every=2", "local_global:window=4,layer_types=[sliding_attention,full_attention,sliding_attention],sinks=1"],
     "longformer": ["longformer:window=8,global_indices=[0,3]", "longformer:window=[4,8,6],dilation=[1,2]"],
+    "sink_window": ["sink_window:window=6,sinks=2", "sink_window:window=3,sinks=0"],
     "sliding_window": ["sliding_window:window=9", "sliding_window:window=16,causal=true"],
     "sparse_transformer": ["sparse_transformer:stride=8", "sparse_transformer:stride=8,mode=fixed,causal=false"],
     "watts_strogatz": ["watts_strogatz:k=4,p=0.2"],
-    "sink_window": ["sink_window:window=6,sinks=2"],
-    "window_schedule": ["window_schedule:window=3,last=12,layers=3,dilation=[1,2],dilate_from=1"],
-    "local_global": ["local_global:window=5,every=2"],
+    "window_schedule": ["window_schedule:window=3,last=9,layers=3", "window_schedule:window=4,last=8,layers=2,dilation=[1,2],sinks=1"],
 }
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from sparsegraph.experiments.cli import main
-from sparsegraph.experiments.compare.results import CSV_FIELDS, TABLE_COLUMNS
+from sparsegraph.experiments.compare.results import CSV_FIELDS, SCORES, table_columns
+
+TABLE_COLUMNS = table_columns(SCORES["accuracy"])
 
 # A generated ListOps small enough to train in seconds: 2 patterns, 1 seed, 4 steps.
 TINY = ["--set", "data.n_train=64", "--set", "data.n_val=32", "--set", "data.n_test=32",
@@ -50,14 +52,14 @@ def test_compare_writes_results_table_csv_and_plots(finished) -> None:
     out, _cache, proc = finished
     doc = json.loads((out / "results.json").read_text())
     task = doc["tasks"]["listops"]
-    base = task["majority_baseline"]
+    base = task["baseline"]
     assert 0 < base["test"] <= 1 and 0 < base["val"] <= 1
     runs = task["runs"]
     assert sorted((r["label"], r["seed"]) for r in runs) == [("full", 0), ("window", 0)]
     for r in runs:
         assert r["status"] == "done"
         assert r["steps"] == 4
-        for key in ("test_accuracy", "best_dev_accuracy", "test_at_best_dev"):
+        for key in ("test_score", "best_dev_score", "test_at_best_dev"):
             assert 0.0 <= r[key] <= 1.0
         assert r["tokens_per_s"] > 0 and r["peak_memory_mb"] > 0 and r["wall_seconds"] > 0
         assert [s for s, _a in r["curve"]] == [2, 4]
@@ -70,10 +72,10 @@ def test_compare_writes_results_table_csv_and_plots(finished) -> None:
     assert tuple(rows[0].keys()) == CSV_FIELDS
     assert len(rows) == 2
     for row in rows:
-        for key in ("test_accuracy", "best_dev_accuracy", "test_at_best_dev", "tokens_per_s",
-                    "peak_memory_mb", "wall_seconds", "majority_baseline_test", "density"):
+        for key in ("test_score", "best_dev_score", "test_at_best_dev", "tokens_per_s",
+                    "peak_memory_mb", "wall_seconds", "baseline_test", "density"):
             float(row[key])
-        assert float(row["majority_baseline_test"]) == pytest.approx(base["test"])
+        assert float(row["baseline_test"]) == pytest.approx(base["test"]) and row["score"] == "accuracy"
     # the markdown table (also printed on stdout)
     md = (out / "results.md").read_text()
     header = "| " + " | ".join(TABLE_COLUMNS) + " |"
@@ -84,9 +86,9 @@ def test_compare_writes_results_table_csv_and_plots(finished) -> None:
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert len(cells) == len(TABLE_COLUMNS)
         float(cells[1].split("±")[0])  # test accuracy %
-    assert f"majority-class baseline {100 * base['test']:.2f}%" in md
+    assert f"majority class {100 * base['test']:.2f}% (test)" in md
     # the verdict line names every pattern once, on the side its test accuracy puts it
-    above = [r["label"] for r in runs if r["test_accuracy"] > base["test"]]
+    above = [r["label"] for r in runs if r["test_score"] > base["test"]]
     verdict = [line for line in md.splitlines() if line.startswith("Above the majority class")]
     assert len(verdict) == 1 and f": {', '.join(above) or 'none'}" in verdict[0]
     # the figures and the speed/memory sweep
@@ -135,7 +137,7 @@ def test_parallel_runs_give_the_same_results_as_sequential_ones(finished, tmp_pa
 
     def runs(root: Path) -> dict:
         doc = json.loads((root / "results.json").read_text())
-        return {r["label"]: (r["curve"], r["test_accuracy"], r["best_dev_accuracy"])
+        return {r["label"]: (r["curve"], r["test_score"], r["best_dev_score"])
                 for r in doc["tasks"]["listops"]["runs"]}
 
     assert runs(par) == runs(out)  # same seeds, one thread each: the same training
@@ -171,8 +173,8 @@ def test_bad_input_is_one_line_and_exit_status_2(argv: list[str], needle: str, c
 def test_baseline_verdict() -> None:
     from sparsegraph.experiments.compare.results import baseline_verdict
 
-    rows = [{"label": "full", "test_accuracy": 0.6}, {"label": "bigbird", "test_accuracy": 0.518},
-            {"label": "window", "test_accuracy": None}]
+    rows = [{"label": "full", "test_score": 0.6}, {"label": "bigbird", "test_score": 0.518},
+            {"label": "window", "test_score": None}]
     assert baseline_verdict(rows, 0.518) == (
         "Above the majority class (51.80%, test): full; not above it: bigbird.")
     assert baseline_verdict(rows[1:], 0.518) == (
@@ -188,3 +190,30 @@ def test_coinciding_points_get_stacked_labels() -> None:
     assert _label_lifts([(2, 51.8), (2, 51.8), (1, 51.8), (2.0001, 51.8)]) == [0, 1, 0, 2]
     assert _label_lifts([(1.0, 30.0), (1.5, 20.0)]) == [0, 0]
     assert _label_lifts([]) == [] and _label_lifts([(1, 1)]) == [0]
+
+
+def test_compare_charlm_trains_a_decoder_on_causal_patterns(tmp_path: Path) -> None:
+    # the byte-level LM as a comparison task: bits per character against the unigram baseline
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sparsegraph.experiments.cli", "compare", "--task", "charlm",
+           "--patterns", "full,sink_window:window=16,sinks=2", "--seeds", "1", "--out", str(out),
+           "--threads", "1", "--no-sweep", "--no-plots",
+           "--set", "data.max_bytes=60000", "--set", "data.seq_len=64", "--set", "data.eval_windows=8",
+           "--set", "model.n_layers=2", "--set", "train.steps=4", "--set", "train.eval_every=2",
+           "--set", "train.log_every=2", "--set", "optim.warmup_steps=1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    task = json.loads((out / "results.json").read_text())["tasks"]["charlm"]
+    assert task["score"] == "bpc" and 4 < task["baseline"]["test"] < 8
+    runs = {r["label"]: r for r in task["runs"]}
+    assert set(runs) == {"full", "sink_window:window=16,sinks=2"}
+    for r in runs.values():
+        assert r["status"] == "done" and r["steps"] == 4 and 0 < r["test_score"] < 9
+        assert [s for s, _v in r["curve"]] == [2, 4]
+    spec = (out / "charlm" / "full" / "seed0" / "run.toml").read_text()
+    assert 'spec = "causal"' in spec and 'task = "charlm"' in spec
+    assert "| test bpc (mean ± std) |" in proc.stdout and "unigram baseline" in proc.stdout
+    # a pattern that looks ahead is refused before training, naming its edge
+    bad = subprocess.run([*cmd[:7], "full,bigbird:block=16", *cmd[8:11], str(tmp_path / "bad"), *cmd[12:]],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "is not causal: layer 0, head 0 has the edge" in bad.stderr

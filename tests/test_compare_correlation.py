@@ -45,7 +45,7 @@ def test_the_table_prints_the_correlations_with_enough_patterns_and_seeds() -> N
     patterns = [{"label": p, "spec": p, "metrics": {}, "metrics_std": {},
                  "per_seed": {str(s): {"density": 0.1 * (i + 1), "avg_path_length": 2.0}
                               for s in (0, 1)}} for i, p in enumerate(labels)]
-    runs = [RunRecord(task="t", label=p, spec=p, seed=s, status="done", test_accuracy=0.3 + 0.1 * i + 0.01 * s)
+    runs = [RunRecord(task="t", label=p, spec=p, seed=s, status="done", test_score=0.3 + 0.1 * i + 0.01 * s)
             for i, p in enumerate(labels) for s in (0, 1)]
     tr = TaskResults(task="t", preset="cpu", config={}, length=64, seq_len=63, data="",
                      baseline={"test": 0.25}, patterns=patterns, runs=runs)

@@ -82,7 +82,11 @@ def test_docs_command_parses(shown: str, argv: list[str], capsys) -> None:
 
 
 def _check_compare_overrides(args: argparse.Namespace) -> None:
+    from sparsegraph.experiments.compare import charlm
     from sparsegraph.experiments.lra.recipes import get_recipe
 
     for task in str(args.task).split(","):
-        get_recipe(task.strip(), args.preset, list(args.overrides))
+        if task.strip() == charlm.TASK:
+            charlm.config(args.preset, list(args.overrides))
+        else:
+            get_recipe(task.strip(), args.preset, list(args.overrides))

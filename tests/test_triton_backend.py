@@ -156,14 +156,14 @@ SMALL_SPECS = {
     "full": ("full", 1),
     "global_etc": ("global_etc:g=3", 1),
     "global_itc": ("global_itc:indices=[0,7]", 1),
+    "local_global": ("local_global:window=5,every=2", 1),
     "longformer": ("longformer:window=9,global_indices=[0,5]", 1),
+    "sink_window": ("sink_window:window=6,sinks=2", 1),
     "sliding_window": ("sliding_window:window=9", 1),
     "sparse_transformer": ("sparse_transformer:stride=8", 1),
     "watts_strogatz": ("watts_strogatz:k=4,p=0.2", 1),
+    "window_schedule": ("window_schedule:window=3,last=9,layers=3", 1),
     "window_and_etc_union": ("sliding_window:window=5|global_etc:g=2", 1),
-    "sink_window": ("sink_window:window=6,sinks=2", 1),
-    "window_schedule": ("window_schedule:window=3,last=12,layers=3,dilation=2", 1),
-    "local_global": ("local_global:window=5,every=2", 1),
 }
 
 

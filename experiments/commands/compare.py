@@ -25,6 +25,7 @@ examples:
   sparsegraph compare --task listops --patterns full,bigbird,longformer,window,watts_strogatz --preset cpu --seeds 3
   sparsegraph compare --task listops,pathfinder --patterns full,bigbird,longformer --preset cpu
   sparsegraph compare --task listops --pattern "sliding_window:window=33|global_itc:indices=[0]" --pattern full --set train.steps=100
+  sparsegraph compare --task charlm --patterns full,sink_window:window=64,sinks=4 --seeds 2 --jobs 2
 """
 
 
@@ -33,10 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = _EPILOG
     parser.add_argument("--task", required=True, metavar="TASK[,TASK...]",
                         help="LRA task(s): listops, pathfinder, pathx, image, fashion_mnist, text, "
-                             "retrieval; several comma-separated")
+                             "retrieval; several comma-separated; or charlm (the byte-level "
+                             "language model, on its own, causal patterns only)")
     parser.add_argument("--patterns", metavar="LIST", default=None,
                         help="comma-separated pattern names/specs (see below); default "
-                             "full,bigbird,longformer")
+                             "full,bigbird,longformer (charlm: full,sink_window:window=64,sinks=4)")
     parser.add_argument("--pattern", dest="pattern_list", action="append", default=[], metavar="SPEC",
                         help="one pattern name or spec, taken whole; repeatable")
     parser.add_argument("--preset", default="cpu", metavar="PRESET",
@@ -69,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsegraph.experiments.compare import CompareOptions, run_compare, split_patterns
+    from sparsegraph.experiments.compare import CompareOptions, charlm, run_compare, split_patterns
     from sparsegraph.experiments.compare.specs import check_entries
     from sparsegraph.experiments.infra.user_modules import absolute_imports, import_user_modules
     from sparsegraph.experiments.lra.recipes import PRESETS, TASKS, get_recipe
@@ -77,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
 
     tasks = [t.strip() for t in args.task.split(",")]
     for t in tasks:
-        if t not in TASKS:
-            raise ValueError(f"--task {t!r}: unknown task; expected one of {', '.join(TASKS)}")
+        if t not in (*TASKS, charlm.TASK):
+            raise ValueError(f"--task {t!r}: unknown task; expected one of {', '.join((*TASKS, charlm.TASK))}")
+    if charlm.TASK in tasks and len(tasks) > 1:
+        raise ValueError(f"--task {args.task!r}: compare {charlm.TASK} on its own (its patterns must be "
+                         "causal, the classification tasks' need not be)")
     if args.preset not in PRESETS:
         raise ValueError(f"--preset {args.preset!r}: unknown preset; expected one of {', '.join(PRESETS)}")
     if args.seeds < 1:
@@ -93,12 +98,17 @@ def run(args: argparse.Namespace) -> int:
     entries = split_patterns(args.patterns) if args.patterns is not None else []
     entries += [p.strip() for p in args.pattern_list]
     if not entries:
-        entries = ["full", "bigbird", "longformer"]
+        entries = list(charlm.DEFAULT_PATTERNS if tasks == [charlm.TASK] else ("full", "bigbird", "longformer"))
     # check every override and pattern spec before any data is generated (the runner resolves
     # the short names once per task, when its length is known)
-    for t in tasks:
-        get_recipe(t, args.preset, args.overrides)
-    check_entries(entries)
+    if tasks == [charlm.TASK]:
+        charlm.config(args.preset, args.overrides)
+        for entry in entries:
+            charlm.resolve_entry(entry)
+    else:
+        for t in tasks:
+            get_recipe(t, args.preset, args.overrides)
+        check_entries(entries)
     opts = CompareOptions(
         tasks=tasks, entries=entries, preset=args.preset, seeds=list(range(args.seeds)),
         overrides=list(args.overrides), out=args.out, data_dir=args.data_dir,

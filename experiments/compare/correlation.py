@@ -1,7 +1,8 @@
-"""Does a graph metric predict accuracy? Rank correlations over a comparison's patterns.
+"""Does a graph metric predict the score? Rank correlations over a comparison's patterns.
 
 For each graph metric (:data:`~sparsegraph.experiments.compare.graphs.GRAPH_METRICS`), the
-Spearman rank correlation ``rho`` between the patterns' metric and their test accuracy, both
+Spearman rank correlation ``rho`` between the patterns' metric and their test score (accuracy;
+bits per character for the character LM, where a negative ``rho`` means the metric helps), both
 averaged over the seeds each pattern trained (the metric of seed ``s`` is that of the graph seed
 ``s`` trained on). Its interval comes from a bootstrap over seeds: each resample draws, for every
 pattern, as many of its seeds as it has, with replacement, and recomputes both means and ``rho``;
@@ -102,19 +103,19 @@ def metric_correlations(runs: Mapping[str, Mapping[int, tuple[Mapping[str, float
 
 
 def verdict(task: str, correlations: Sequence[Correlation], *, patterns: int, seeds: int,
-            titles: Mapping[str, str] | None = None) -> str:
-    """One line: which metric, if any, predicts accuracy on ``task``."""
+            titles: Mapping[str, str] | None = None, score: str = "accuracy") -> str:
+    """One line: which metric, if any, predicts the ``score`` (accuracy, bpc) on ``task``."""
     if patterns < MIN_PATTERNS or seeds < MIN_SEEDS:
-        return (f"Metric against accuracy on {task}: not computed ({patterns} pattern(s), {seeds} "
+        return (f"Metric against {score} on {task}: not computed ({patterns} pattern(s), {seeds} "
                 f"seed(s); a rank correlation needs >= {MIN_PATTERNS} patterns and >= {MIN_SEEDS} seeds).")
     name = (lambda k: (titles or {}).get(k, k))
     hits = [c for c in correlations if c.predicts]
     if not hits:
-        return (f"Metric against accuracy on {task}: no graph metric predicts accuracy (every "
+        return (f"Metric against {score} on {task}: no graph metric predicts {score} (every "
                 "bootstrap interval over seeds contains 0).")
     best = max(hits, key=lambda c: abs(c.rho or 0.0))
     others = ", ".join(f"{name(c.metric)} ({c.format()})" for c in hits if c is not best)
-    return (f"Metric against accuracy on {task}: {name(best.metric)} predicts accuracy "
+    return (f"Metric against {score} on {task}: {name(best.metric)} predicts {score} "
             f"(Spearman {best.format()}, 95% bootstrap over seeds)"
             + (f"; also {others}" if others else "") + ".")
 
@@ -122,10 +123,10 @@ def verdict(task: str, correlations: Sequence[Correlation], *, patterns: int, se
 def runs_by_pattern(patterns: Sequence[Mapping[str, Any]], runs: Sequence[Any]
                     ) -> dict[str, dict[int, tuple[Mapping[str, float | None], float]]]:
     """The input of :func:`metric_correlations` from a task's pattern records (with ``per_seed``
-    graph metrics) and its finished run records (``label``, ``seed``, ``test_accuracy``)."""
+    graph metrics) and its finished run records (``label``, ``seed``, ``test_score``)."""
     per_seed = {p["label"]: {int(s): m for s, m in p.get("per_seed", {}).items()} for p in patterns}
     out: dict[str, dict[int, tuple[Mapping[str, float | None], float]]] = {p["label"]: {} for p in patterns}
     for r in runs:
-        if r.status == "done" and r.test_accuracy is not None and r.seed in per_seed.get(r.label, {}):
-            out[r.label][r.seed] = (per_seed[r.label][r.seed], r.test_accuracy)
+        if r.status == "done" and r.test_score is not None and r.seed in per_seed.get(r.label, {}):
+            out[r.label][r.seed] = (per_seed[r.label][r.seed], r.test_score)
     return out

@@ -87,7 +87,8 @@ def graph_metrics(graph: AttentionGraph, *, seed: int = 0) -> dict[str, float | 
 
     From :func:`sparsegraph.analysis.analyze`: ``avg_path_length`` = ``paths.mean`` (over reachable
     pairs), ``diameter`` = ``paths.diameter`` (``inf`` if not strongly connected), ``flow_depth``
-    = ``flow.depth`` (layers until every query depends on every key), ``spectral_gap`` =
+    = ``flow.depth`` (layers until every query depends on every key; for a causal graph
+    ``flow.causal.depth``, until every query depends on its whole prefix), ``spectral_gap`` =
     ``spectral.gap`` (of the symmetrised normalised adjacency), ``clustering`` =
     ``clustering.average``; ``density`` = edges / (n_q n_k). A value the analysis only bounds or
     estimates (very large graphs are sampled, with a standard error) is reported as its estimate;
@@ -101,7 +102,9 @@ def graph_metrics(graph: AttentionGraph, *, seed: int = 0) -> dict[str, float | 
         "density": _number(found["graph"]["density"]),
         "avg_path_length": _number(found.get("paths", {}).get("mean")),
         "diameter": _number(found.get("paths", {}).get("diameter")),
-        "flow_depth": _number(found.get("flow", {}).get("depth")),
+        # a causal graph never lets a query see later keys, so its ordinary flow depth is inf;
+        # its causal flow depth (layers until every query has seen its whole prefix) is the measure
+        "flow_depth": _number((found.get("flow", {}).get("causal") or found.get("flow", {})).get("depth")),
         "spectral_gap": _number(found.get("spectral", {}).get("gap")),
         "clustering": _number(found.get("clustering", {}).get("average")),
         "routable": None,  # set by measure_pattern for tasks with a RoutingProblem

@@ -41,9 +41,10 @@ def _legend(ax: plt.Axes) -> None:
 
 
 def curves(tasks: Sequence[TaskResults]) -> plt.Figure:
-    """Validation accuracy vs step per pattern; one panel per task."""
+    """The validation score (accuracy, bpc) vs step per pattern; one panel per task."""
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
     for ax, tr in zip(axes[0], tasks):
+        sc = tr.scoring
         labels = [p["label"] for p in tr.patterns]
         col = _colors(labels)
         for lab in labels:
@@ -53,17 +54,19 @@ def curves(tasks: Sequence[TaskResults]) -> plt.Figure:
                 continue
             steps = sorted(set().union(*per_seed))
             vals = [[c[s] for c in per_seed if s in c] for s in steps]
-            mean = [100 * sum(v) / len(v) for v in vals]
+            mean = [(100 if sc.percent else 1) * sum(v) / len(v) for v in vals]
             ax.plot(steps, mean, marker="o", ms=3, color=col[lab], label=lab)
             if len(per_seed) > 1:
-                ax.fill_between(steps, [100 * min(v) for v in vals], [100 * max(v) for v in vals],
+                k = 100 if sc.percent else 1
+                ax.fill_between(steps, [k * min(v) for v in vals], [k * max(v) for v in vals],
                                 color=col[lab], alpha=0.15, lw=0)
+        k = 100 if sc.percent else 1
         base = tr.baseline.get("val")
         if base is not None:
-            ax.axhline(100 * base, color="grey", ls="--", lw=1, label="majority class")
-        ax.set_title(f"{tr.task} ({tr.preset}): validation accuracy")
+            ax.axhline(k * base, color="grey", ls="--", lw=1, label=sc.baseline)
+        ax.set_title(f"{tr.task} ({tr.preset}): validation {sc.key}")
         ax.set_xlabel("training step")
-        ax.set_ylabel("accuracy %")
+        ax.set_ylabel(sc.title)
         ax.grid(alpha=0.3)
         _legend(ax)
     fig.tight_layout()
@@ -92,11 +95,12 @@ def _label_lifts(points: Sequence[tuple[float, float]], cells: int = 30) -> list
 
 
 def accuracy_vs_graph(tasks: Sequence[TaskResults]) -> plt.Figure:
-    """Test accuracy against each graph metric; rows = tasks, columns = metrics."""
+    """The test score (accuracy, bpc) against each graph metric; rows = tasks, columns = metrics."""
     keys = [(k, t) for k, t in GRAPH_METRICS]
     fig, axes = plt.subplots(len(tasks), len(keys), figsize=(3.2 * len(keys), 3.0 * len(tasks)),
                              squeeze=False)
     for row, tr in zip(axes, tasks):
+        k = 100 if tr.scoring.percent else 1
         summary = summarise(tr)
         col = _colors([s["label"] for s in summary])
         per_seed = {p["label"]: p.get("per_seed", {}) for p in tr.patterns}
@@ -104,23 +108,23 @@ def accuracy_vs_graph(tasks: Sequence[TaskResults]) -> plt.Figure:
             # one small point per (pattern, seed): that seed's graph against its accuracy
             for r in tr.runs:
                 x = per_seed.get(r.label, {}).get(str(r.seed), {}).get(key)
-                if r.test_accuracy is not None and x is not None and math.isfinite(x):
-                    ax.plot([x], [100 * r.test_accuracy], ".", color=col[r.label], alpha=0.5, ms=5)
-            points = [(s, s.get(key), 100 * s["test_accuracy"]) for s in summary
-                      if s.get(key) is not None and s.get("test_accuracy") is not None
+                if r.test_score is not None and x is not None and math.isfinite(x):
+                    ax.plot([x], [k * r.test_score], ".", color=col[r.label], alpha=0.5, ms=5)
+            points = [(s, s.get(key), k * s["test_score"]) for s in summary
+                      if s.get(key) is not None and s.get("test_score") is not None
                       and not (isinstance(s.get(key), float) and not math.isfinite(s.get(key)))]
             for (s, x, y), lift in zip(points, _label_lifts([(x, y) for _s, x, y in points])):
-                err = 100 * s["test_accuracy_std"] if s.get("test_accuracy_std") else None
+                err = k * s["test_score_std"] if s.get("test_score_std") else None
                 ax.errorbar([x], [y], yerr=None if err is None else [err], fmt="o",
                             color=col[s["label"]], capsize=3)
                 ax.annotate(s["label"], (x, y), fontsize=7, xytext=(3, 3 + 8 * lift),
                             textcoords="offset points")
             base = tr.baseline.get("test")
             if base is not None:
-                ax.axhline(100 * base, color="grey", ls="--", lw=1)
+                ax.axhline(k * base, color="grey", ls="--", lw=1)
             ax.set_xlabel(title)
             ax.grid(alpha=0.3)
-        row[0].set_ylabel(f"{tr.task}: test accuracy %")
+        row[0].set_ylabel(f"{tr.task}: test {tr.scoring.title}")
     fig.tight_layout()
     return fig
 

@@ -3,15 +3,16 @@
 Per run (one pattern, one seed), from the trainer's :class:`~sparsegraph.experiments.train.result.RunResult`
 (``results.json``) and ``metrics.jsonl``:
 
-- ``test_accuracy``: test accuracy of the final weights;
-- ``best_dev_accuracy`` / ``best_dev_step``: the best validation accuracy over the evaluations;
-- ``test_at_best_dev``: test accuracy of the checkpoint with the best validation accuracy;
+- ``test_score``: the task's score on the test split with the final weights (its :class:`Score`:
+  accuracy for classification, bits per character for the character LM);
+- ``best_dev_score`` / ``best_dev_step``: the best validation score over the evaluations;
+- ``test_at_best_dev``: the test score of the checkpoint with the best validation score;
 - ``tokens_per_s``: real (unpadded) input tokens per second of training;
 - ``peak_memory_mb``: the training process's peak resident set (MiB; includes the interpreter,
   torch and the data, so compare patterns by differences);
 - ``train_seconds`` (optimizer steps only) and ``wall_seconds`` (the whole run process, summed
   over resumed segments);
-- ``curve``: ``[step, validation accuracy]`` at every evaluation.
+- ``curve``: ``[step, validation score]`` at every evaluation.
 
 Per pattern: the mean and sample standard deviation (``n - 1``) over seeds of the accuracies and
 the means of the rest. Files: ``results.json`` (everything), ``results.csv`` (one row per run),
@@ -33,8 +34,36 @@ from sparsegraph.experiments.compare import correlation as corr
 from sparsegraph.experiments.compare.graphs import GRAPH_METRICS
 from sparsegraph.experiments.train.result import RESULTS_FILE, RunResult
 
-__all__ = ["RunRecord", "TaskResults", "read_run", "summarise", "markdown_table", "write_all",
+__all__ = ["Score", "SCORES", "RunRecord", "TaskResults", "read_run", "summarise", "markdown_table", "write_all",
            "CSV_FIELDS"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """What a task's runs are ranked by: the trainer's metric ``key``, how it is shown, which way
+    is better, and what its baseline is called."""
+
+    key: str
+    title: str
+    percent: bool
+    higher_is_better: bool
+    baseline: str
+
+    def format(self, x: float | None, std: float | None = None) -> str:
+        if x is None:
+            return "–"
+        k = 100 if self.percent else 1
+        d = 2 if self.percent else 3
+        return f"{k * x:.{d}f}" + (f" ± {k * std:.{d}f}" if std is not None else "")
+
+    def beats(self, x: float, base: float) -> bool:
+        return x > base if self.higher_is_better else x < base
+
+
+#: The scores of the task kinds: classification accuracy (against the majority class) and the
+#: character LM's bits per character (against the unigram entropy of the training bytes).
+SCORES = {"accuracy": Score("accuracy", "acc %", True, True, "majority class"),
+          "bpc": Score("bpc", "bpc", False, False, "unigram baseline")}
 
 
 @dataclass
@@ -48,8 +77,8 @@ class RunRecord:
     status: str
     error: str = ""
     steps: int | None = None
-    test_accuracy: float | None = None
-    best_dev_accuracy: float | None = None
+    test_score: float | None = None
+    best_dev_score: float | None = None
     best_dev_step: int | None = None
     test_at_best_dev: float | None = None
     tokens_per_s: float | None = None
@@ -75,6 +104,11 @@ class TaskResults:
     patterns: list[dict[str, Any]]
     runs: list[RunRecord]
     sweep: list[dict[str, Any]] = field(default_factory=list)
+    score: str = "accuracy"
+
+    @property
+    def scoring(self) -> "Score":
+        return SCORES[self.score]
 
 
 def _read_json(path: Path) -> Any:
@@ -84,14 +118,16 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _accuracy(d: Any) -> float | None:
-    if isinstance(d, dict) and isinstance(d.get("accuracy"), (int, float)):
-        return float(d["accuracy"])
+def _value(d: Any, key: str) -> float | None:
+    if isinstance(d, dict) and isinstance(d.get(key), (int, float)):
+        return float(d[key])
     return None
 
 
-def read_run(run_dir: Path, *, task: str, label: str, spec: str, seed: int) -> RunRecord:
-    """The :class:`RunRecord` of the run in ``run_dir`` (status ``missing`` if it never ran)."""
+def read_run(run_dir: Path, *, task: str, label: str, spec: str, seed: int,
+             score: str = "accuracy") -> RunRecord:
+    """The :class:`RunRecord` of the run in ``run_dir`` (status ``missing`` if it never ran);
+    ``score`` is the metric key the task is ranked by (:data:`SCORES`)."""
     rec = RunRecord(task=task, label=label, spec=spec, seed=seed, status="missing")
     wall = _read_json(run_dir / "wall.json")
     if isinstance(wall, dict):
@@ -102,20 +138,20 @@ def read_run(run_dir: Path, *, task: str, label: str, spec: str, seed: int) -> R
 
         eval_split = "val"
         for r in read_metrics(metrics_path):
-            if r.get("split") == eval_split and "accuracy" in r:
-                rec.curve.append([int(r["step"]), float(r["accuracy"])])
-            elif r.get("split") == "train" and "accuracy" in r:
-                rec.train_curve.append([int(r["step"]), float(r["accuracy"])])
+            if r.get("split") == eval_split and score in r:
+                rec.curve.append([int(r["step"]), float(r[score])])
+            elif r.get("split") == "train" and score in r:
+                rec.train_curve.append([int(r["step"]), float(r[score])])
     failed = _read_json(run_dir / "failed.json")
     if (run_dir / RESULTS_FILE).exists():
         res = RunResult.read(run_dir)
         rec.status = "done"
         rec.steps = res.steps
-        if res.best.metric == "accuracy" and res.best.value is not None:
-            rec.best_dev_accuracy = float(res.best.value)
+        if res.best.metric == score and res.best.value is not None:
+            rec.best_dev_score = float(res.best.value)
             rec.best_dev_step = res.best.step
-        rec.test_accuracy = _accuracy(res.test_final)
-        rec.test_at_best_dev = _accuracy(res.test_at_best)
+        rec.test_score = _value(res.test_final, score)
+        rec.test_at_best_dev = _value(res.test_at_best, score)
         rec.tokens_per_s = res.tokens_per_s
         rec.peak_memory_mb = res.peak_memory_bytes / 2**20
         rec.train_seconds = res.train_seconds
@@ -148,7 +184,7 @@ def summarise(tr: TaskResults) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"label": p["label"], "spec": p["spec"], "seeds": len(runs),
                                "failed": sum(1 for r in tr.runs if r.label == p["label"]
                                              and r.status != "done")}
-        for key in ("test_accuracy", "best_dev_accuracy", "test_at_best_dev"):
+        for key in ("test_score", "best_dev_score", "test_at_best_dev"):
             xs = [getattr(r, key) for r in runs if getattr(r, key) is not None]
             row[key] = _mean(xs)
             row[key + "_std"] = _std(xs)
@@ -163,12 +199,6 @@ def summarise(tr: TaskResults) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 # formatting
 # ---------------------------------------------------------------------------------------------
-
-def _pct(x: float | None, std: float | None = None) -> str:
-    if x is None:
-        return "–"
-    return f"{100 * x:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
-
 
 def _num(x: Any, digits: int = 3) -> str:
     if x is None:
@@ -186,27 +216,35 @@ def _num(x: Any, digits: int = 3) -> str:
 GRAPH_NOTE = ("Graph metrics: the layer-0 graph each seed trained on (heads merged, at the attention "
               "length); mean over the seeds, ± std where the seeds' graphs differ.")
 
-TABLE_COLUMNS = ("pattern", "test acc % (mean ± std)", "best dev acc %", "test @ best dev %",
+TABLE_COLUMNS = ("pattern", "test {s} (mean ± std)", "best dev {s}", "test @ best dev {s}",
                  "tokens/s", "peak MB", "wall s") + tuple(title for _k, title in GRAPH_METRICS)
+
+
+def table_columns(score: Score) -> tuple[str, ...]:
+    """The column titles of a task's table for its score."""
+    return tuple(c.format(s=score.title) for c in TABLE_COLUMNS)
 
 
 def markdown_table(tr: TaskResults) -> str:
     """The task's table (markdown), with a heading line naming the task, length and baseline."""
     rows = summarise(tr)
+    sc = tr.scoring
     seeds = max((r["seeds"] for r in rows), default=0)
     base = tr.baseline.get("test")
+    unit = "%" if sc.percent else " bits"
+    columns = table_columns(sc)
     lines = [
         f"### {tr.task} ({tr.preset} preset): {tr.seq_len} tokens, attention length {tr.length}, "
-        f"{seeds} seed(s); majority-class baseline {_pct(base)}% (test)",
+        f"{seeds} seed(s); {sc.baseline} {sc.format(base)}{unit} (test)",
         "",
-        "| " + " | ".join(TABLE_COLUMNS) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(TABLE_COLUMNS))) + "|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|",
     ]
     for r in rows:
         name = r["label"] + (f" ({r['failed']} failed)" if r["failed"] else "")
-        cells = [name, _pct(r["test_accuracy"], r["test_accuracy_std"]),
-                 _pct(r["best_dev_accuracy"], r["best_dev_accuracy_std"]),
-                 _pct(r["test_at_best_dev"], r["test_at_best_dev_std"]),
+        cells = [name, sc.format(r["test_score"], r["test_score_std"]),
+                 sc.format(r["best_dev_score"], r["best_dev_score_std"]),
+                 sc.format(r["test_at_best_dev"], r["test_at_best_dev_std"]),
                  _num(r["tokens_per_s"]), _num(r["peak_memory_mb"], 4), _num(r["wall_seconds"], 3)]
         cells += [_num(r.get(k)) + (f" ± {_num(r[k + '_std'], 2)}" if r.get(k + "_std") else "")
                   for k, _t in GRAPH_METRICS]
@@ -215,7 +253,7 @@ def markdown_table(tr: TaskResults) -> str:
     lines.append("Patterns: " + "; ".join(f"`{r['label']}` = `{r['spec']}`" for r in rows))
     lines.append("")
     lines.append(GRAPH_NOTE)
-    verdict = baseline_verdict(rows, base)
+    verdict = baseline_verdict(rows, base, sc)
     if verdict:
         lines.append("")
         lines.append(verdict)
@@ -225,7 +263,7 @@ def markdown_table(tr: TaskResults) -> str:
 
 
 def correlations(tr: TaskResults) -> list[corr.Correlation]:
-    """Spearman rho of each graph metric against test accuracy over the task's patterns, with a
+    """Spearman rho of each graph metric against the test score over the task's patterns, with a
     bootstrap interval over seeds (:mod:`sparsegraph.experiments.compare.correlation`)."""
     return corr.metric_correlations(corr.runs_by_pattern(tr.patterns, tr.runs),
                                     [k for k, _t in GRAPH_METRICS])
@@ -238,34 +276,40 @@ def correlation_lines(tr: TaskResults) -> list[str]:
     seeds = min((len(s) for s in data.values() if s), default=0)
     titles = dict(GRAPH_METRICS)
     if patterns < corr.MIN_PATTERNS or seeds < corr.MIN_SEEDS:
-        return [corr.verdict(tr.task, [], patterns=patterns, seeds=seeds, titles=titles)]
+        return [corr.verdict(tr.task, [], patterns=patterns, seeds=seeds, titles=titles,
+                             score=tr.score)]
     found = correlations(tr)
-    lines = ["| graph metric | Spearman ρ with test accuracy [95% bootstrap over seeds] |",
+    lines = [f"| graph metric | Spearman ρ with test {tr.scoring.key} [95% bootstrap over seeds] |",
              "|---|---:|"]
     lines += [f"| {titles[c.metric]} | {c.format()} |" for c in found]
-    return lines + ["", corr.verdict(tr.task, found, patterns=patterns, seeds=seeds, titles=titles)]
+    return lines + ["", corr.verdict(tr.task, found, patterns=patterns, seeds=seeds, titles=titles,
+                                     score=tr.score)]
 
 
-def baseline_verdict(rows: list[dict[str, Any]], base: float | None) -> str:
-    """One line saying which patterns' mean test accuracy beat the majority class and which did not
-    (so a run at chance level cannot pass for a result); empty without a baseline or accuracies."""
+def baseline_verdict(rows: list[dict[str, Any]], base: float | None,
+                     score: Score = SCORES["accuracy"]) -> str:
+    """One line saying which patterns' mean test score beat the baseline and which did not (so a
+    run at chance level cannot pass for a result); empty without a baseline or scores."""
     if base is None:
         return ""
-    above = [r["label"] for r in rows if r["test_accuracy"] is not None and r["test_accuracy"] > base]
-    below = [r["label"] for r in rows if r["test_accuracy"] is not None and r["test_accuracy"] <= base]
+    done = [r for r in rows if r["test_score"] is not None]
+    above = [r["label"] for r in done if score.beats(r["test_score"], base)]
+    below = [r["label"] for r in done if not score.beats(r["test_score"], base)]
     if not above and not below:
         return ""
-    parts = [f"above the majority class ({_pct(base)}%, test): {', '.join(above) or 'none'}"]
+    unit = "%" if score.percent else " bits"
+    word = "above" if score.higher_is_better else "below"
+    parts = [f"{word} the {score.baseline} ({score.format(base)}{unit}, test): {', '.join(above) or 'none'}"]
     if below:
-        parts.append(f"not above it: {', '.join(below)}")
+        parts.append(f"not {word} it: {', '.join(below)}")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 
 
-CSV_FIELDS = ("task", "pattern", "spec", "seed", "status", "steps", "test_accuracy",
-              "best_dev_accuracy", "best_dev_step", "test_at_best_dev", "tokens_per_s",
+CSV_FIELDS = ("task", "pattern", "spec", "seed", "status", "steps", "score", "test_score",
+              "best_dev_score", "best_dev_step", "test_at_best_dev", "tokens_per_s",
               "peak_memory_mb", "train_seconds", "wall_seconds", "parameters",
-              "majority_baseline_test", "majority_baseline_val", "length") + tuple(
+              "baseline_test", "baseline_val", "length") + tuple(
     k for k, _t in GRAPH_METRICS) + ("error",)
 
 
@@ -280,8 +324,9 @@ def _csv(tasks: Sequence[TaskResults]) -> str:
         for r in tr.runs:
             row = {k: v for k, v in asdict(r).items() if k in CSV_FIELDS}
             row["pattern"] = r.label
-            row["majority_baseline_test"] = tr.baseline.get("test")
-            row["majority_baseline_val"] = tr.baseline.get("val")
+            row["score"] = tr.score
+            row["baseline_test"] = tr.baseline.get("test")
+            row["baseline_val"] = tr.baseline.get("val")
             row["length"] = tr.length
             row.update({k: v for k, v in metrics.get((r.label, r.seed), {}).items() if k in CSV_FIELDS})
             w.writerow({k: ("" if v is None else v) for k, v in row.items()})
@@ -310,7 +355,7 @@ def write_all(out: Path, tasks: Sequence[TaskResults], *, command: str = "",
         "seeds": list(seeds),
         "tasks": {tr.task: {
             "preset": tr.preset, "length": tr.length, "seq_len": tr.seq_len, "data": tr.data,
-            "majority_baseline": tr.baseline, "config": tr.config, "patterns": tr.patterns,
+            "score": tr.score, "baseline": tr.baseline, "config": tr.config, "patterns": tr.patterns,
             "summary": summarise(tr), "runs": [asdict(r) for r in tr.runs], "sweep": tr.sweep,
             "correlations": [asdict(c) for c in correlations(tr)],
         } for tr in tasks},
@@ -324,7 +369,7 @@ def write_all(out: Path, tasks: Sequence[TaskResults], *, command: str = "",
     if failed:
         report += "\n\nRuns without results:\n" + "\n".join(failed)
     md = (f"# sparsegraph compare\n\n`{command}`\n\n" if command else "# sparsegraph compare\n\n")
-    md += report + "\n\nAccuracies in %; std is the sample standard deviation over seeds (shown "
+    md += report + "\n\nAccuracies in %, bpc in bits per character; std is the sample standard deviation over seeds (shown "
     md += "with 2+ seeds); peak MB is the training process's peak resident set; wall s is the "
     md += "whole run process. " + GRAPH_NOTE + "\n"
     atomic_write_bytes(out / "results.md", md.encode())

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+from sparsegraph.experiments.compare import charlm
 from sparsegraph.experiments.compare import graphs as graphmod
 from sparsegraph.experiments.compare import results as resmod
 from sparsegraph.experiments.compare.specs import PatternChoice, resolve_all, run_label
@@ -87,16 +88,24 @@ class _Log:
 @dataclass
 class _Prepared:
     name: str
-    recipe: Recipe
-    length: int          # padded attention length (CLS included): ModelConfig.padded_length
+    config: dict[str, Any]   # the task's whole setting, as results.json records it
+    recipe: Recipe | None    # classification tasks; None for charlm
+    length: int          # padded attention length (CLS included): the model's padded_length
     seq_len: int         # input tokens per sequence
     baseline: dict[str, float]
     data_summary: str
     choices: list[PatternChoice]
     graphs: dict[str, dict[str, Any]]   # label -> graphmod.PatternGraphs.to_dict()
+    steps: int
+    d_model: int
+    heads: int
+    block: int
+    score: str = "accuracy"
 
 
 def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
+    if task == charlm.TASK:
+        return _prepare_charlm(opts, log)
     from sparsegraph.experiments.lra import load_task
 
     cfg = get_recipe(task, opts.preset, opts.overrides)
@@ -128,7 +137,40 @@ def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
         graphs[c.label] = graphmod.measure_pattern(
             c.spec, length, heads=m.n_heads, seeds=opts.seeds, global_tokens=g,
             routing=routing).to_dict()
-    return _Prepared(task, cfg, length, data.seq_len, baseline, data.summary(), choices, graphs)
+    return _Prepared(task, cfg.to_dict(), cfg, length, data.seq_len, baseline, data.summary(),
+                     choices, graphs, cfg.train.steps, m.d_model, m.n_heads, m.block_size)
+
+
+def _prepare_charlm(opts: CompareOptions, log: _Log) -> _Prepared:
+    from sparsegraph.experiments.infra import config as cfgmod
+    from sparsegraph.experiments.text.charlm import CharLMData
+
+    if opts.data_dir:
+        raise ValueError("--data-dir: the charlm corpus is chosen with --set data.corpus=... "
+                         "and --set data.data_dir=...")
+    cfg = charlm.config(opts.preset, opts.overrides)
+    log(f"{charlm.TASK}: loading the corpus ({cfg.data.corpus})")
+    data = CharLMData.from_config(cfg.data)
+    bits = data.unigram_bits()
+    log(f"{charlm.TASK}: {data.summary()}; unigram baseline {bits:.3f} bits per byte")
+    m, n = cfg.model, cfg.data.seq_len
+    length = -(-n // m.attention.block_size) * m.attention.block_size  # DecoderLM.padded_length
+    choices = []
+    for entry in opts.entries:
+        spec = charlm.resolve_entry(entry)
+        if any(c.label == entry or c.spec == spec for c in choices):
+            raise ValueError(f"pattern {entry!r} is listed twice")
+        choices.append(PatternChoice(label=entry, spec=spec))
+    graphs: dict[str, dict[str, Any]] = {}
+    for c in choices:
+        for seed in opts.seeds:
+            charlm.check_causal(c.spec, length, heads=m.n_heads, layers=m.n_layers, seed=seed)
+        log(f"{charlm.TASK}: pattern {c.label} = {c.spec!r}; measuring its layer-0 graph at n={length}")
+        graphs[c.label] = graphmod.measure_pattern(c.spec, length, heads=m.n_heads, seeds=opts.seeds,
+                                                   global_tokens=0).to_dict()
+    return _Prepared(charlm.TASK, cfgmod.to_dict(cfg), None, length, n,
+                     {"val": bits, "test": bits}, data.summary(), choices, graphs, cfg.train.steps,
+                     m.d_model, m.n_heads, m.attention.block_size, score="bpc")
 
 
 def _run_dir(out: Path, task: str, label: str, seed: int) -> Path:
@@ -247,7 +289,10 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
     threads = run_threads(opts.threads, opts.jobs)
     pending: list[_Job] = []
     for i, (p, c, seed) in enumerate(combos, 1):
-        spec = RunSpec(recipe=p.recipe, label=c.label, spec=c.spec, seed=seed, backend=opts.backend,
+        spec = RunSpec(task=p.name, label=c.label, spec=c.spec, seed=seed, recipe=p.recipe,
+                       preset=opts.preset if p.recipe is None else "",
+                       overrides=tuple(opts.overrides) if p.recipe is None else (),
+                       backend=opts.backend,
                        data_dir=opts.data_dir, cache_dir=opts.cache_dir,
                        imports=tuple(opts.imports), threads=threads)
         run_dir = _run_dir(out, p.name, c.label, seed)
@@ -258,7 +303,7 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
                 log(f"{head}: finished earlier, not retrained ({run_dir})")
                 continue
             log(f"{head}: resuming from its newest checkpoint")
-        pending.append(_Job(head, run_dir, spec, p.recipe.train.steps))
+        pending.append(_Job(head, run_dir, spec, p.steps))
     parallel = opts.jobs > 1 and len(pending) > 1
     if parallel:
         log(f"training {len(pending)} runs, {opts.jobs} at a time, {threads} torch thread(s) each")
@@ -307,9 +352,8 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
 def _sweep(p: _Prepared, opts: CompareOptions, out: Path, log: _Log) -> list[dict[str, Any]]:
     path = out / p.name / "sweep.json"
     request = {"specs": {c.label: c.spec for c in p.choices},
-               "lengths": _sweep_lengths(p.length, p.recipe.model.block_size),
-               "d_model": p.recipe.model.d_model, "heads": p.recipe.model.n_heads,
-               "block": p.recipe.model.block_size, "backend": opts.backend,
+               "lengths": _sweep_lengths(p.length, p.block),
+               "d_model": p.d_model, "heads": p.heads, "block": p.block, "backend": opts.backend,
                "threads": opts.threads, "imports": list(opts.imports)}
     if path.exists():
         old = json.loads(path.read_text())
@@ -363,9 +407,9 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
         for seed in opts.seeds:
             for c in p.choices:
                 runs.append(resmod.read_run(_run_dir(out, p.name, c.label, seed), task=p.name,
-                                            label=c.label, spec=c.spec, seed=seed))
+                                            label=c.label, spec=c.spec, seed=seed, score=p.score))
         tasks_out.append(resmod.TaskResults(
-            task=p.name, preset=opts.preset, config=p.recipe.to_dict(), length=p.length,
+            task=p.name, preset=opts.preset, config=p.config, length=p.length, score=p.score,
             seq_len=p.seq_len, data=p.data_summary, baseline=p.baseline,
             patterns=[{"label": c.label, **p.graphs[c.label]} for c in p.choices],
             runs=runs, sweep=sweeps[p.name]))

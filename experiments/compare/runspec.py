@@ -27,10 +27,14 @@ class RunSpec:
     """One run of a comparison.
 
     Attributes:
-        recipe: the task's training recipe (data, model size, optimisation).
+        task: the task's name (an LRA or diagnostic task, or ``charlm``).
         label: the pattern as the user named it; ``spec``: the full pattern spec string.
         seed: seeds the model initialisation, the data order and dropout (``run.seed``); the
             graph seed of random patterns is the same number, so each seed is also a new graph.
+        recipe: a classification task's training recipe (data, model size, optimisation);
+            None for ``charlm``.
+        preset, overrides: ``charlm``'s recipe and the ``--set`` overrides over it (the worker
+            types the configuration from them as ``sparsegraph train`` does); unused otherwise.
         backend: the ``kernels.attention`` backend.
         data_dir: directory of file-based tasks ("" for generated ones).
         cache_dir: the data cache root ("" = the default).
@@ -38,21 +42,29 @@ class RunSpec:
         threads: torch intra-op threads (0 = torch's default).
     """
 
-    recipe: Recipe
+    task: str
     label: str
     spec: str
     seed: int
+    recipe: Recipe | None = None
+    preset: str = ""
+    overrides: tuple[str, ...] = ()
     backend: str = "auto"
     data_dir: str = ""
     cache_dir: str = ""
     imports: tuple[str, ...] = ()
     threads: int = 0
 
+    def __post_init__(self) -> None:
+        if (self.recipe is None) != (self.task == "charlm"):
+            raise ValueError(f"RunSpec for task {self.task!r}: a recipe is needed exactly for the "
+                             "classification tasks")
+
     @property
     def name(self) -> str:
         from sparsegraph.experiments.compare.specs import run_label
 
-        return f"{self.recipe.task}-{run_label(self.label)}-seed{self.seed}"
+        return f"{self.task}-{run_label(self.label)}-seed{self.seed}"
 
 
 def write_spec(spec: RunSpec, run_dir: str | os.PathLike[str]) -> None:

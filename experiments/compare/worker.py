@@ -44,6 +44,13 @@ def train(run_dir: Path) -> dict:
     import_user_modules(spec.imports)
     if spec.threads:
         torch.set_num_threads(spec.threads)
+    device = "cpu" if not torch.cuda.is_available() else "auto"
+    # set by the runner when several runs share the terminal: plain lines, no bar
+    mode = os.environ.get("SPARSEGRAPH_PROGRESS", "")
+    if spec.recipe is None:
+        from sparsegraph.experiments.compare import charlm
+
+        return charlm.train(spec, run_dir, device=device, progress=mode)
     data = load_task(spec.recipe.task, data_dir=spec.data_dir or None,
                      cache_dir=spec.cache_dir or None, progress=False, **spec.recipe.data)
     model_cfg = spec.recipe.model_config(
@@ -52,11 +59,9 @@ def train(run_dir: Path) -> dict:
     seed_everything(spec.seed, "model")
     model = (DualEncoderClassifier(model_cfg, data.num_classes) if data.is_pair
              else SequenceClassifier(model_cfg, data.num_classes))
-    run = RunConfig(name=spec.name, seed=spec.seed, out_dir=str(run_dir.parent), device="cpu"
-                    if not torch.cuda.is_available() else "auto")
+    run = RunConfig(name=spec.name, seed=spec.seed, out_dir=str(run_dir.parent), device=device)
     train_cfg = spec.recipe.train
-    mode = os.environ.get("SPARSEGRAPH_PROGRESS", "")
-    if mode:  # set by the runner when several runs share the terminal: plain lines, no bar
+    if mode:
         train_cfg = dataclasses.replace(train_cfg, progress=mode)
     trainer = Trainer(model, ClassificationObjective(pair=data.is_pair), data, train=train_cfg,
                       optim=spec.recipe.optim, run=run, config=spec, run_dir=run_dir)
