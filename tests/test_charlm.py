@@ -26,10 +26,7 @@ import charlm_tiny  # noqa: E402
 SCRIPT = str(Path(__file__).resolve().parent / "charlm_tiny.py")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
     yield
     torch.set_num_threads(n)
 

@@ -13,10 +13,7 @@ from sparsegraph.experiments.models.decoder import DecoderConfig, DecoderLM, cau
 from sparsegraph.layout import compile as compile_layout
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
     yield
     torch.set_num_threads(n)
 

@@ -11,10 +11,7 @@ from sparsegraph.experiments.models.decoder import DecoderConfig, DecoderLM
 from sparsegraph.experiments.models.decoding import cache_rules, derive_rule, generate, generate_uncached
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
     yield
     torch.set_num_threads(n)
 

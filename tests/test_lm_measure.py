@@ -14,10 +14,7 @@ from sparsegraph.experiments.measure import charlm_ablation, lm_speed
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language_modelling.md"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
     yield
     torch.set_num_threads(n)
 

@@ -27,12 +27,7 @@ ETC = "global_etc:g=2|sliding_window:window=3"
 ITC_CLS = "sliding_window:window=5|global_itc:indices=[0]"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These models are tiny: with several processes sharing two cores, intra-op threads only
-    # contend (measured: 40x slower with 2 threads under load than with 1).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
     yield
     torch.set_num_threads(threads)
 

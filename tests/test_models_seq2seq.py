@@ -15,11 +15,7 @@ SYMBOLS = 8  # ids 3 .. 10
 VOCAB = 3 + SYMBOLS
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models on a shared two-core machine: extra intra-op threads only contend.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
     yield
     torch.set_num_threads(threads)
 

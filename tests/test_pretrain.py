@@ -17,10 +17,7 @@ TINY = ["--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model
         "--set", "optim.warmup_steps=5"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
     yield
     torch.set_num_threads(n)
 

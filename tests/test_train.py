@@ -29,11 +29,7 @@ import train_tiny as tiny  # noqa: E402
 SCRIPT = str(Path(__file__).resolve().parent / "train_tiny.py")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: the same reduction order as the subprocesses, and no oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
     yield
     torch.set_num_threads(n)
 

@@ -38,6 +38,7 @@ import scipy.sparse as sp
 
 from sparsegraph.analysis._common import require_square, select_adjacency
 from sparsegraph.analysis.distances import DistanceProfile, distance_profile
+from sparsegraph.analysis.flow import InformationFlow
 from sparsegraph.graph import AttentionGraph
 
 __all__ = [
@@ -90,8 +91,10 @@ def is_causal(graph: AttentionGraph) -> bool:
 
 
 @dataclass(frozen=True)
-class CausalFlow:
-    """Causal coverage and causal flow depth of one graph (definitions in the module docstring).
+class CausalFlow(InformationFlow):
+    """Causal coverage and causal flow depth of one graph (definitions in the module docstring);
+    the fields, ``layers_for`` and ``as_dict`` of :class:`~sparsegraph.analysis.flow.InformationFlow`, over the
+    (query, earlier key) pairs, plus ``unreached`` and ``pairs``.
 
     Attributes:
         coverage: ``coverage[L]`` = ``C_c(L)`` for ``L = 0 .. max finite distance seen``.
@@ -104,28 +107,8 @@ class CausalFlow:
         exact, sources: whether every query was measured; how many were.
     """
 
-    coverage: tuple[float, ...]
-    coverage_stderr: tuple[float, ...]
-    depth: float | None
-    depth_low: float
-    depth_high: float
-    unreached: float
-    pairs: int
-    exact: bool
-    sources: int
-
-    def layers_for(self, fraction: float) -> int | None:
-        """Smallest ``L`` with ``coverage[L] >= fraction`` (``None`` when never reached)."""
-        if not 0.0 < fraction <= 1.0:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-        hits = [L for L, c in enumerate(self.coverage) if c >= fraction - 1e-12]
-        return hits[0] if hits else None
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["coverage"] = list(self.coverage)
-        d["coverage_stderr"] = list(self.coverage_stderr)
-        return d
+    unreached: float = 0.0
+    pairs: int = 0
 
 
 def causal_flow(graph: AttentionGraph | DistanceProfile, *, complete: bool | None = None,
