@@ -27,8 +27,6 @@ SCRIPT = str(Path(__file__).resolve().parent / "charlm_tiny.py")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-    yield
-    torch.set_num_threads(n)
 
 
 SOURCE = '''#!/usr/bin/env python

@@ -14,8 +14,6 @@ from sparsegraph.layout import compile as compile_layout
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny(pattern="causal", backend="auto", **kw) -> DecoderLM:

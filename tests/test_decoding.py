@@ -12,8 +12,6 @@ from sparsegraph.experiments.models.decoding import cache_rules, derive_rule, ge
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny(pattern, max_len=96, n_layers=2) -> DecoderLM:

@@ -15,8 +15,6 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "language_modelling.md"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-    yield
-    torch.set_num_threads(n)
 
 
 def test_verdict_and_spread() -> None:

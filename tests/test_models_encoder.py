@@ -28,8 +28,6 @@ ITC_CLS = "sliding_window:window=5|global_itc:indices=[0]"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny(pattern: str | list[str] = "full", backend: str = "reference", seed: int = 0, **kw) -> ModelConfig:

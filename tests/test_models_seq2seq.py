@@ -16,8 +16,6 @@ VOCAB = 3 + SYMBOLS
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-    yield
-    torch.set_num_threads(threads)
 
 
 def config(d_model: int = 32, layers: int = 2, backend: str = "auto", dropout: float = 0.0,

@@ -18,8 +18,6 @@ TINY = ["--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-    yield
-    torch.set_num_threads(n)
 
 
 def test_demo_loss_falls(tmp_path: Path, capsys) -> None:

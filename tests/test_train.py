@@ -30,8 +30,6 @@ SCRIPT = str(Path(__file__).resolve().parent / "train_tiny.py")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-    yield
-    torch.set_num_threads(n)
 
 
 def cfg(**train) -> tiny.TinyConfig:
