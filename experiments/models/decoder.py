@@ -45,7 +45,7 @@ from torch.utils.checkpoint import checkpoint
 
 from sparsegraph import kernels, patterns
 from sparsegraph.experiments.models.attention import LayoutCache, LayoutStore, RotaryEmbedding
-from sparsegraph.experiments.models.config import AttentionConfig
+from sparsegraph.experiments.models.config import AttentionConfig, _from_dict
 from sparsegraph.experiments.models.encoder import init_weights
 from sparsegraph.graph import AttentionGraph, Provenance
 from sparsegraph.layout import BlockLayout
@@ -159,16 +159,8 @@ class DecoderConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DecoderConfig":
-        if not isinstance(data, Mapping):
-            raise ValueError(f"DecoderConfig must be built from a mapping, got {type(data).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise ValueError(f"DecoderConfig has no field(s) {unknown}; its fields are: {', '.join(names)}")
-        kwargs = dict(data)
-        if isinstance(kwargs.get("attention"), Mapping):
-            kwargs["attention"] = AttentionConfig.from_dict(kwargs["attention"])
-        return cls(**kwargs)
+        """Build from a mapping (e.g. a TOML table); an unknown key raises ``ValueError``."""
+        return _from_dict(cls, data, {"attention": AttentionConfig})
 
 
 # ---------------------------------------------------------------------- layouts
