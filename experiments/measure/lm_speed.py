@@ -362,8 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(decode_table(rows, args.window))
     print(f"\nload average at the end: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}; took {time.time() - start:.0f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+        from sparsegraph.experiments.infra.atomic import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(out, indent=1).encode())
     return 0
 
 

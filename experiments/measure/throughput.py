@@ -741,8 +741,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     record["environment_end"] = _environment()
     print(f"environment at the end: {record['environment_end']}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(record, f, indent=1)
+        from sparsegraph.experiments.infra.atomic import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(record, indent=1).encode())
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Self
 
 __all__ = ["AttentionConfig", "ModelConfig", "Seq2SeqConfig", "BACKENDS", "POSITIONS", "POOLINGS", "NORMS",
            "ACTIVATIONS", "POOLERS"]
@@ -157,8 +157,27 @@ class AttentionConfig:
         return _from_dict(cls, data, {})
 
 
+class _WithAttention:
+    """``replace``, ``to_dict`` and ``from_dict`` of a frozen model config whose one nested table
+    is ``attention`` (an :class:`AttentionConfig`): the encoder's and the decoder's."""
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        d["attention"] = self.attention.to_dict()  # type: ignore[attr-defined]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Build from a mapping (e.g. a TOML table); an unknown key raises ``ValueError``."""
+        return _from_dict(cls, data, {"attention": AttentionConfig})
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_WithAttention):
     """The Transformer encoder and the heads on it.
 
     Attributes:
@@ -314,19 +333,6 @@ class ModelConfig:
         b = self.attention.block_size
         return -(-(length + int(self.cls_token)) // b) * b
 
-    def replace(self, **changes: Any) -> "ModelConfig":
-        """A copy with ``changes`` applied (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["attention"] = self.attention.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
-        """Build from a mapping (e.g. a TOML table); an unknown key raises ``ValueError``."""
-        return _from_dict(cls, data, {"attention": AttentionConfig})
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ Decoding with a key/value cache: :mod:`experiments.models.decoding`.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -45,7 +44,7 @@ from torch.utils.checkpoint import checkpoint
 
 from sparsegraph import kernels, patterns
 from sparsegraph.experiments.models.attention import LayoutCache, LayoutStore, RotaryEmbedding
-from sparsegraph.experiments.models.config import AttentionConfig, _from_dict
+from sparsegraph.experiments.models.config import AttentionConfig, _WithAttention
 from sparsegraph.experiments.models.encoder import init_weights
 from sparsegraph.graph import AttentionGraph, Provenance
 from sparsegraph.layout import BlockLayout
@@ -78,7 +77,7 @@ def _float(where: str, value: Any, lo: float, hi: float) -> float:
 
 
 @dataclass(frozen=True)
-class DecoderConfig:
+class DecoderConfig(_WithAttention):
     """The decoder-only language model (frozen, validated; ``from_dict`` rejects unknown keys).
 
     Attributes:
@@ -149,18 +148,6 @@ class DecoderConfig:
         """The pattern spec of layer ``layer``."""
         return self.attention.layer_pattern(layer, self.n_layers)
 
-    def replace(self, **changes: Any) -> "DecoderConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["attention"] = self.attention.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "DecoderConfig":
-        """Build from a mapping (e.g. a TOML table); an unknown key raises ``ValueError``."""
-        return _from_dict(cls, data, {"attention": AttentionConfig})
 
 
 # ---------------------------------------------------------------------- layouts
