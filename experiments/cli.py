@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the words as given, for commands that record their own command line (compare); when main
+    # is called with argv, sys.argv is the caller's, not this command's
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args._run(args) or 0)
     except (CliError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError) as e:

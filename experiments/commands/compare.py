@@ -70,6 +70,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="write no figures")
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """This command as typed, shell-quoted (recorded in the output directory): the words that
+    ``sparsegraph.experiments.cli.main`` parsed, else those of this process."""
+    words = getattr(args, "_argv", None)
+    if words is None:
+        words = sys.argv[1:]
+    words = list(words)
+    if words[:1] != ["compare"]:
+        # run() called without main(): the words of this process are not this command's
+        return "sparsegraph compare"
+    return "sparsegraph " + shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
     from sparsegraph.experiments.compare import CompareOptions, charlm, run_compare, split_patterns
     from sparsegraph.experiments.compare.specs import check_entries
@@ -114,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
         overrides=list(args.overrides), out=args.out, data_dir=args.data_dir,
         cache_dir=args.cache_dir, backend=args.backend, imports=absolute_imports(args.imports),
         threads=args.threads, jobs=args.jobs, sweep=args.sweep, plots=args.plots,
-        command="sparsegraph compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        if len(sys.argv) > 1 and sys.argv[1] == "compare" else "sparsegraph compare",
+        command=_command_line(args),
     )
     return run_compare(opts)

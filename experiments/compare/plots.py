@@ -27,7 +27,15 @@ from sparsegraph.experiments.compare.graphs import GRAPH_METRICS  # noqa: E402
 from sparsegraph.experiments.compare.results import TaskResults, summarise  # noqa: E402
 from sparsegraph.experiments.infra.atomic import atomic_write_bytes  # noqa: E402
 
-__all__ = ["curves", "accuracy_vs_graph", "speed_memory", "write_all"]
+__all__ = ["FIGURES", "curves", "accuracy_vs_graph", "speed_memory", "write_all"]
+
+#: The files :func:`write_all` writes under ``OUT/plots/``, in order, with what each shows (the
+#: alt text of a report's image links).
+FIGURES: dict[str, str] = {
+    "curves.png": "validation score against training step",
+    "accuracy_vs_graph.png": "test score against each graph metric",
+    "speed_memory.png": "one attention layer's time and peak memory against length",
+}
 
 
 def _colors(labels: Sequence[str]) -> dict[str, tuple]:
@@ -175,8 +183,10 @@ def write_all(out: Path, tasks: Sequence[TaskResults]) -> list[Path]:
     d = out / "plots"
     d.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, fig in (("curves.png", curves(tasks)), ("accuracy_vs_graph.png", accuracy_vs_graph(tasks)),
-                      ("speed_memory.png", speed_memory(tasks))):
+    draw = {"curves.png": curves, "accuracy_vs_graph.png": accuracy_vs_graph,
+            "speed_memory.png": speed_memory}
+    for name in FIGURES:
+        fig = draw[name](tasks)
         if fig is None:
             continue
         buf = io.BytesIO()

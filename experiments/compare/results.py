@@ -16,7 +16,8 @@ Per run (one pattern, one seed), from the trainer's :class:`~sparsegraph.experim
 
 Per pattern: the mean and sample standard deviation (``n - 1``) over seeds of the accuracies and
 the means of the rest. Files: ``results.json`` (everything), ``results.csv`` (one row per run),
-``results.md`` (one table per task, also printed).
+``results.md`` (one table per task, also printed). :func:`read_all` reads ``results.json`` back,
+so the tables can be printed again from the stored numbers alone (``docs/make_results.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,8 +35,8 @@ from sparsegraph.experiments.compare import correlation as corr
 from sparsegraph.experiments.compare.graphs import GRAPH_METRICS
 from sparsegraph.experiments.train.result import RESULTS_FILE, RunResult
 
-__all__ = ["Score", "SCORES", "RunRecord", "TaskResults", "read_run", "summarise", "markdown_table", "write_all",
-           "CSV_FIELDS"]
+__all__ = ["Score", "SCORES", "RunRecord", "TaskResults", "StoredResults", "read_run", "summarise",
+           "markdown_table", "report", "REPORT_NOTE", "write_all", "read_all", "CSV_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,39 @@ class TaskResults:
     runs: list[RunRecord]
     sweep: list[dict[str, Any]] = field(default_factory=list)
     score: str = "accuracy"
+    #: the correlations as ``results.json`` stored them; None = compute them from the runs
+    stored_correlations: list[corr.Correlation] | None = None
 
     @property
     def scoring(self) -> "Score":
         return SCORES[self.score]
+
+    @classmethod
+    def from_dict(cls, task: str, d: dict[str, Any]) -> "TaskResults":
+        """The task ``task`` as ``results.json`` stores it under ``tasks`` (see
+        :func:`write_all`): the inverse of what that writes, infinities included."""
+        if not isinstance(d, dict):
+            raise ValueError(f"task {task!r}: expected a mapping, got {type(d).__name__}")
+        missing = [k for k in ("preset", "length", "seq_len", "data", "baseline", "patterns", "runs")
+                   if k not in d]
+        if missing:
+            raise ValueError(f"task {task!r}: missing {', '.join(missing)}")
+        score = d.get("score", "accuracy")
+        if score not in SCORES:
+            raise ValueError(f"task {task!r}: score {score!r}; expected one of {', '.join(SCORES)}")
+        record_fields = {f.name for f in fields(RunRecord)}
+        corr_fields = {f.name for f in fields(corr.Correlation)}
+        stored = d.get("correlations")
+        return cls(
+            task=task, preset=d["preset"], config=d.get("config", {}), length=int(d["length"]),
+            seq_len=int(d["seq_len"]), data=d["data"], baseline=_json_restore(d["baseline"]),
+            patterns=_json_restore(d["patterns"]),
+            runs=[RunRecord(**{k: v for k, v in _json_restore(r).items() if k in record_fields})
+                  for r in d["runs"]],
+            sweep=_json_restore(d.get("sweep", [])), score=score,
+            stored_correlations=None if stored is None else [
+                corr.Correlation(**{k: v for k, v in _json_restore(c).items() if k in corr_fields})
+                for c in stored])
 
 
 def _read_json(path: Path) -> Any:
@@ -264,7 +294,10 @@ def markdown_table(tr: TaskResults) -> str:
 
 def correlations(tr: TaskResults) -> list[corr.Correlation]:
     """Spearman rho of each graph metric against the test score over the task's patterns, with a
-    bootstrap interval over seeds (:mod:`sparsegraph.experiments.compare.correlation`)."""
+    bootstrap interval over seeds (:mod:`sparsegraph.experiments.compare.correlation`); the stored
+    ones for results read back from ``results.json``."""
+    if tr.stored_correlations is not None:
+        return list(tr.stored_correlations)
     return corr.metric_correlations(corr.runs_by_pattern(tr.patterns, tr.runs),
                                     [k for k, _t in GRAPH_METRICS])
 
@@ -343,16 +376,53 @@ def _json_safe(x: Any) -> Any:
     return x
 
 
+#: What :func:`_json_safe` writes for the floats JSON lacks.
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+#: Keys whose values are text, never a number written as text (a pattern may be labelled "inf").
+_TEXT_KEYS = frozenset({"task", "label", "spec", "status", "error", "metric", "backend"})
+
+
+def _json_restore(x: Any, key: str = "") -> Any:
+    """The inverse of :func:`_json_safe` on the numbers of a stored record."""
+    if isinstance(x, str) and key not in _TEXT_KEYS:
+        return _NON_FINITE.get(x, x)
+    if isinstance(x, dict):
+        return {k: _json_restore(v, k) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_restore(v, key) for v in x]
+    return x
+
+
+#: The paragraph under a comparison's tables that says what their units and columns are (each
+#: table carries :data:`GRAPH_NOTE` itself).
+REPORT_NOTE = ("Accuracies in %, bpc in bits per character; std is the sample standard deviation "
+               "over seeds (shown with 2+ seeds); peak MB is the training process's peak resident "
+               "set; wall s is the whole run process.")
+
+
+def report(tasks: Sequence[TaskResults]) -> str:
+    """The report of a comparison (what ``compare`` prints): one :func:`markdown_table` per
+    task, then the runs without results, if any."""
+    text = "\n\n".join(markdown_table(tr) for tr in tasks)
+    failed = [f"- {r.task} {r.label} seed {r.seed}: {r.status} {r.error}".rstrip()
+              for tr in tasks for r in tr.runs if r.status != "done"]
+    if failed:
+        text += "\n\nRuns without results:\n" + "\n".join(failed)
+    return text
+
+
 def write_all(out: Path, tasks: Sequence[TaskResults], *, command: str = "",
-              seeds: Sequence[int] = ()) -> str:
+              seeds: Sequence[int] = (), invocations: Sequence[dict[str, Any]] = ()) -> str:
     """Write ``results.json``, ``results.csv`` and ``results.md`` under ``out``; return the
-    markdown report (the tables)."""
-    from sparsegraph.experiments.train.checkpoint import atomic_write_bytes
+    markdown report (the tables). ``invocations``: the comparison's invocation entries
+    (:mod:`sparsegraph.experiments.compare.invocations`), stored with the numbers they made."""
+    from sparsegraph.experiments.infra.atomic import atomic_write_bytes
 
     doc = {
         "command": command,
         "written": time.strftime("%Y-%m-%d %H:%M:%S"),
         "seeds": list(seeds),
+        "invocations": [dict(e) for e in invocations],
         "tasks": {tr.task: {
             "preset": tr.preset, "length": tr.length, "seq_len": tr.seq_len, "data": tr.data,
             "score": tr.score, "baseline": tr.baseline, "config": tr.config, "patterns": tr.patterns,
@@ -362,15 +432,48 @@ def write_all(out: Path, tasks: Sequence[TaskResults], *, command: str = "",
     }
     atomic_write_bytes(out / "results.json", (json.dumps(_json_safe(doc), indent=2) + "\n").encode())
     atomic_write_bytes(out / "results.csv", _csv(tasks).encode())
-    parts = [markdown_table(tr) for tr in tasks]
-    failed = [f"- {r.task} {r.label} seed {r.seed}: {r.status} {r.error}".rstrip()
-              for tr in tasks for r in tr.runs if r.status != "done"]
-    report = "\n\n".join(parts)
-    if failed:
-        report += "\n\nRuns without results:\n" + "\n".join(failed)
+    text = report(tasks)
     md = (f"# sparsegraph compare\n\n`{command}`\n\n" if command else "# sparsegraph compare\n\n")
-    md += report + "\n\nAccuracies in %, bpc in bits per character; std is the sample standard deviation over seeds (shown "
-    md += "with 2+ seeds); peak MB is the training process's peak resident set; wall s is the "
-    md += "whole run process. " + GRAPH_NOTE + "\n"
+    md += text + "\n\n" + REPORT_NOTE + "\n"
     atomic_write_bytes(out / "results.md", md.encode())
-    return report
+    return text
+
+
+@dataclass
+class StoredResults:
+    """A comparison's ``results.json`` read back: its tasks, and who made it when."""
+
+    path: Path
+    command: str
+    written: str
+    seeds: list[int]
+    invocations: list[dict[str, Any]] | None   # None: written before compare recorded them
+    tasks: list[TaskResults]
+
+
+def read_all(out: Path) -> StoredResults:
+    """Read ``out/results.json`` (as :func:`write_all` writes it) back.
+
+    Raises ``ValueError`` naming the file when ``out`` holds no comparison's results.
+    """
+    path = Path(out) / "results.json"
+    if not path.is_file():
+        raise ValueError(f"{str(out)!r} is not a sparsegraph compare output directory: it has no "
+                         "results.json")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} cannot be read as JSON ({e})") from None
+    tasks = doc.get("tasks") if isinstance(doc, dict) else None
+    if not isinstance(tasks, dict) or not tasks:
+        raise ValueError(f"{path} is not a comparison's results (expected a non-empty \"tasks\" "
+                         "mapping; a single run's results.json lives one level further down)")
+    try:
+        read = [TaskResults.from_dict(name, d) for name, d in tasks.items()]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+    invocations = doc.get("invocations")
+    return StoredResults(path=path, command=str(doc.get("command", "")),
+                         written=str(doc.get("written", "")), seeds=list(doc.get("seeds", [])),
+                         invocations=None if invocations is None else list(invocations),
+                         tasks=read)

@@ -19,6 +19,11 @@ For each task (in order):
 
 Then :mod:`sparsegraph.experiments.compare.results` gathers everything into ``results.json``,
 ``results.csv`` and ``results.md`` and :mod:`sparsegraph.experiments.compare.plots` draws the figures.
+
+Each invocation (its command line, the git commit of the code and whether it had uncommitted
+changes) is appended to ``OUT/invocations.json`` with every run it trains, recorded as the run
+starts (:mod:`sparsegraph.experiments.compare.invocations`); ``results.json`` carries a copy, so
+the tables can always name the commit and command that made them.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any, Sequence, TextIO
 
 from sparsegraph.experiments.compare import charlm
 from sparsegraph.experiments.compare import graphs as graphmod
+from sparsegraph.experiments.compare.invocations import InvocationLog
 from sparsegraph.experiments.compare import results as resmod
 from sparsegraph.experiments.compare.specs import PatternChoice, resolve_all, run_label
 from sparsegraph.experiments.compare.runspec import RUN_FILE, RunSpec, read_spec, write_spec
@@ -282,8 +288,10 @@ class _Running:
         return code, seconds
 
 
-def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: _Log) -> int:
-    """Train every unfinished (task, pattern, seed), ``opts.jobs`` processes at a time."""
+def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: _Log,
+               invocation: InvocationLog) -> int:
+    """Train every unfinished (task, pattern, seed), ``opts.jobs`` processes at a time; each
+    run is recorded in ``invocation`` as it starts."""
     combos: list[tuple[_Prepared, PatternChoice, int]] = [
         (p, c, s) for p in prepared for s in opts.seeds for c in p.choices]
     threads = run_threads(opts.threads, opts.jobs)
@@ -317,6 +325,9 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
             while pending and len(running) < max(1, opts.jobs):
                 job = pending.pop(0)
                 write_spec(job.spec, job.run_dir)
+                # before the process starts: a run killed mid-way was still trained (in part)
+                # by this invocation's code
+                invocation.trained(job.spec.task, job.spec.label, job.spec.seed)
                 left = len(pending) + len(running) + 1
                 eta = ""
                 if done_seconds:
@@ -399,7 +410,10 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
     prepared = [_prepare_task(t, opts, log) for t in opts.tasks]
     atomic_write_bytes(out / "graphs.json", (json.dumps(
         {p.name: p.graphs for p in prepared}, indent=2, default=str) + "\n").encode())
-    failures = _train_all(prepared, opts, out, log)
+    invocation = InvocationLog(out, opts.command)
+    if not invocation.entry["commit"]:
+        log(f"no git commit recorded ({invocation.entry['commit_note']})")
+    failures = _train_all(prepared, opts, out, log, invocation)
     sweeps = {p.name: (_sweep(p, opts, out, log) if opts.sweep else []) for p in prepared}
     tasks_out = []
     for p in prepared:
@@ -413,7 +427,9 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
             seq_len=p.seq_len, data=p.data_summary, baseline=p.baseline,
             patterns=[{"label": c.label, **p.graphs[c.label]} for c in p.choices],
             runs=runs, sweep=sweeps[p.name]))
-    report = resmod.write_all(out, tasks_out, command=opts.command, seeds=opts.seeds)
+    invocation.record()  # one that trained nothing still wrote these tables
+    report = resmod.write_all(out, tasks_out, command=opts.command, seeds=opts.seeds,
+                              invocations=invocation.entries)
     if opts.plots:
         from sparsegraph.experiments.compare import plots
 

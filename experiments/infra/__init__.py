@@ -4,6 +4,8 @@
   overrides, :func:`~sparsegraph.experiments.infra.config.merge`,
   :func:`~sparsegraph.experiments.infra.config.convert`, write back;
 - :mod:`sparsegraph.experiments.infra.atomic` — files that a kill cannot tear;
+- :mod:`sparsegraph.experiments.infra.source` — the git commit of the running code, recorded
+  beside results;
 - :mod:`sparsegraph.experiments.infra.user_modules` — ``--import``: a user's module or file that
   registers patterns.
 """
