@@ -80,6 +80,11 @@ def test_short_names_build_at_the_task_length(name: str, block: int, blocks: int
         adj = graph.merge_heads().adjacency(0)
         assert adj.getnnz(axis=1)[0] == n  # the CLS token is global
         assert adj.getnnz(axis=0)[0] == n
+    if name == "window_only":
+        # no global token: the first position sees only its half window, whatever the pooling
+        adj = graph.merge_heads().adjacency(0)
+        half = min(BUDGET_BLOCKS * block, n) // 2 + 1
+        assert adj.getnnz(axis=1)[0] == min(half, n)
 
 
 def test_specs_are_used_verbatim_and_unknown_names_fail() -> None:

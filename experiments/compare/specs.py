@@ -2,7 +2,7 @@
 
 A pattern entry is either
 
-* a **short name** — ``full``, ``bigbird``, ``longformer``, ``window``, ``dilated``,
+* a **short name** — ``full``, ``bigbird``, ``longformer``, ``window``, ``window_only``, ``dilated``,
   ``watts_strogatz``, ``erdos_renyi``, ``sparse_transformer`` — resolved to a full spec string
   for the task's length and block size by :func:`resolve` (printed before training), or
 * any **spec string** of the pattern registry (``"bigbird:block=32,window=3,random=2,global=1"``,
@@ -17,7 +17,9 @@ same budget as its BigBird with 64-blocks), Watts–Strogatz ``k = K`` lattice n
 rewiring probability 0.1, Erdős–Rényi ``K`` random keys, the Sparse Transformer a stride of one
 block. With CLS pooling the CLS token (position 0) is made global for the window patterns, as the
 Longformer paper does for classification (Beltagy et al. 2020, §3.1); BigBird's global blocks
-already contain it.
+already contain it. ``window_only`` is the plain window without that global CLS: information
+reaches the CLS token only through the window, ``K/2`` positions per layer, which is what a
+graph that cannot route looks like.
 
 Splitting ``--patterns``: entries are separated by commas, but a spec's parameter list contains
 commas too. A comma-separated piece that starts with ``identifier=`` continues the parameter list
@@ -45,6 +47,7 @@ SHORT_NAMES: dict[str, str] = {
     "bigbird": "bigbird:block=b,window=3,random=3,global=2 (ITC; LRA's BigBird)",
     "longformer": "longformer:window=K+1 (+ global CLS with cls pooling)",
     "window": "sliding_window:window=K+1 (+ global CLS with cls pooling)",
+    "window_only": "sliding_window:window=K+1 (no global token, whatever the pooling)",
     "dilated": "longformer:window=K/2+1,dilation=2 (+ global CLS with cls pooling)",
     "watts_strogatz": "watts_strogatz:k=K,p=0.1",
     "erdos_renyi": "erdos_renyi:degree=K",
@@ -149,6 +152,7 @@ def resolve(entry: str, *, length: int, block: int, pooling: str = "cls") -> Pat
         "bigbird": f"bigbird:block={block},window=3,random=3,global=2",
         "longformer": f"longformer:window={_odd(k)}{glob}",
         "window": f"sliding_window:window={_odd(k)}" + ("|global_itc:indices=[0]" if glob else ""),
+        "window_only": f"sliding_window:window={_odd(k)}",
         "dilated": f"longformer:window={_odd(k // 2)},dilation=2{glob}",
         "watts_strogatz": f"watts_strogatz:k={_even(min(k, length - 1))},p=0.1",
         "erdos_renyi": f"erdos_renyi:degree={min(k, length - 1)}",

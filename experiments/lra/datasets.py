@@ -42,13 +42,15 @@ from typing import Any
 import numpy as np
 
 from . import cache as _cache
-from . import files, listops, pathfinder, recall
+from . import files, listops, needles, pathfinder, recall
 
 __all__ = ["Split", "TaskData", "load_task", "TASKS", "batches", "batch_indices",
            "steps_per_epoch", "majority_baseline"]
 
-#: The LRA tasks, and ``recall``: a generated diagnostic task (:mod:`.recall`).
-TASKS = ("listops", "pathfinder", "pathx", "image", "fashion_mnist", "text", "retrieval", "recall")
+#: The LRA tasks, and two generated diagnostic tasks whose answers sit at known positions:
+#: ``recall`` (:mod:`.recall`) and ``needles`` (:mod:`.needles`).
+TASKS = ("listops", "pathfinder", "pathx", "image", "fashion_mnist", "text", "retrieval", "recall",
+         "needles")
 SPLITS = ("train", "val", "test")
 
 
@@ -275,6 +277,24 @@ def _load_pathfinder(name: str, cache_dir: Any, workers: int | None, progress: b
     return TaskData(name, _splits(arrays), 256, 2, None, False, info)
 
 
+def _load_diagnostic(name: str, data_dir: Any, params: dict[str, Any]) -> TaskData:
+    """``recall`` or ``needles``: generated in memory (fast enough not to cache), with the answer
+    positions as ``Split.needed``."""
+    if data_dir is not None:
+        raise ValueError(f"data_dir={str(data_dir)!r}: {name} is generated - omit data_dir")
+    module: Any = recall if name == "recall" else needles
+    config_cls = module.RecallConfig if name == "recall" else module.NeedlesConfig
+    fields = config_cls().to_dict()
+    p = _take(params, {"n_train": 8000, "n_val": 500, "n_test": 1000, "seed": 0, **fields}, name)
+    cfg = config_cls(**{k: p[k] for k in fields})
+    for split in SPLITS:
+        _check_nonneg_int(f"n_{split}", p[f"n_{split}"])
+    arrays = {s: module.generate_split(cfg, p["seed"], s, p[f"n_{s}"]) for s in SPLITS}
+    classes = cfg.values if name == "recall" else cfg.num_classes
+    return TaskData(name, _splits(arrays), cfg.vocab_size, classes, 0, False,
+                    {"source": "generated", "config": cfg.to_dict(), **p})
+
+
 def load_task(name: str, *, data_dir: str | os.PathLike[str] | None = None,
               cache_dir: str | os.PathLike[str] | None = None, workers: int | None = None,
               progress: bool = True, use_cache: bool = True, **params: Any) -> TaskData:
@@ -299,6 +319,8 @@ def load_task(name: str, *, data_dir: str | os.PathLike[str] | None = None,
             retrieval: ``max_length`` (4000), ``max_chars`` (10000).
             recall: ``n_train, n_val, n_test, seed`` and any
             :class:`~sparsegraph.experiments.lra.recall.RecallConfig` field.
+            needles: ``n_train, n_val, n_test, seed`` and any
+            :class:`~sparsegraph.experiments.lra.needles.NeedlesConfig` field.
     """
     if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"name={name!r}: unknown LRA task; expected one of {TASKS}")
@@ -312,16 +334,8 @@ def load_task(name: str, *, data_dir: str | os.PathLike[str] | None = None,
                              f"is not supported (no PNG decoder without Pillow); {name} is "
                              f"generated - omit data_dir")
         return _load_pathfinder(name, cache_dir, workers, progress, use_cache, params)
-    if name == "recall":
-        if data_dir is not None:
-            raise ValueError(f"data_dir={str(data_dir)!r}: recall is generated - omit data_dir")
-        defaults = {"n_train": 8000, "n_val": 500, "n_test": 1000, "seed": 0,
-                    **recall.RecallConfig().to_dict()}
-        p = _take(params, defaults, name)
-        cfg = recall.RecallConfig(**{k: p[k] for k in recall.RecallConfig().to_dict()})
-        arrays = {s: recall.generate_split(cfg, p["seed"], s, p[f"n_{s}"]) for s in SPLITS}
-        return TaskData(name, _splits(arrays), cfg.vocab_size, cfg.values, 0, False,
-                        {"source": "generated", **p})
+    if name in ("recall", "needles"):
+        return _load_diagnostic(name, data_dir, params)
     src = {"source": "files", "data_dir": None if data_dir is None else str(Path(data_dir))}
     if name == "image":
         p = _take(params, {"n_val": 5000}, name)

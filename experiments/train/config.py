@@ -104,7 +104,10 @@ class TrainConfig:
     larger or smaller is better). ``test_split`` = "" skips the final test evaluation.
     ``progress``: ``auto`` draws a bar on a terminal and prints periodic lines otherwise.
     ``plots``: draw ``curves.png`` (loss and metric against the step) in the run directory at
-    the end (:mod:`sparsegraph.experiments.train.plots`).
+    the end (:mod:`sparsegraph.experiments.train.plots`). ``input_check``: before the first
+    update of a fresh run the trainer measures whether the model's outputs depend on its inputs
+    (:mod:`sparsegraph.experiments.train.sensitivity`), prints the numbers, and stops the run with
+    one line when either is below ``input_check`` (0 measures and prints but never stops).
     """
 
     steps: int = 1000
@@ -126,8 +129,13 @@ class TrainConfig:
     log_every: int = 10
     progress: Literal["auto", "bar", "lines", "off"] = "auto"
     plots: bool = True
+    input_check: float = 1e-6
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.input_check, (int, float)) and not isinstance(self.input_check, bool)
+                and 0.0 <= self.input_check < 1.0):
+            raise ValueError(f"train.input_check must be a number in [0, 1) (0 = never stop), "
+                             f"got {self.input_check!r}")
         for name in ("steps", "batch_size", "grad_accum", "log_every", "keep_last"):
             v = getattr(self, name)
             if v < 1:

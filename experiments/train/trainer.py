@@ -47,6 +47,7 @@ from sparsegraph.experiments.train.optim import build_optimizer, build_scheduler
 from sparsegraph.experiments.train.progress import ProgressBar
 from sparsegraph.experiments.train.result import Best, RunResult
 from sparsegraph.experiments.train.rng import rng_state, seed_everything, set_rng_state
+from sparsegraph.experiments.train.sensitivity import InputIgnoredError, InputSensitivity, measure_input_sensitivity
 from sparsegraph.experiments.train.objective import DataSource, Objective, metrics_to_floats, to_device
 
 __all__ = ["Trainer", "Callback", "autocast_context", "load_model_weights", "CHECKPOINT_FORMAT"]
@@ -172,6 +173,8 @@ class Trainer:
         self.bad_evals = 0
         self.last_eval_step: int | None = None
         self.stopped_early = False
+        #: measured before the first update of a fresh run (None when resumed; see _check_input)
+        self.input_sensitivity: InputSensitivity | None = None
         self._window = WeightedMean()
         self._window_tokens = 0.0
         self._tokens_total = 0.0
@@ -189,6 +192,8 @@ class Trainer:
         the run directory (starting fresh, with a note, if there is none)."""
         tc = self.train_cfg
         self._start(resume)
+        if self.step == 0:
+            self._check_input()
         net = self._wrap()
         progress = ProgressBar(
             tc.steps, start=self.step, desc=self.run_cfg.name,
@@ -329,6 +334,27 @@ class Trainer:
         if self.is_main and self.config is not None:
             cfgmod.save(self.config, self.run_dir / "config.toml")
         D.barrier()
+
+    def _check_input(self) -> None:
+        """Before the first update: does the model's output depend on its input? Prints the two
+        numbers of :mod:`~sparsegraph.experiments.train.sensitivity` and stops the run with one
+        line when one is below ``train.input_check``. Runs on the first training batch in eval
+        mode, so the run that follows draws the same random numbers as without it."""
+        tc = self.train_cfg
+        batch = next(iter(self.data.batches("train", tc.batch_size, seed=self.run_cfg.seed,
+                                            epoch=0, start_step=0)), None)
+        if batch is None:
+            return
+        local = to_device(D.shard(batch, self.dist.world_size, self.dist.rank), self.device)
+        with autocast_context(tc.precision, self.device):
+            found = measure_input_sensitivity(self.model, self.objective, local)
+        self.input_sensitivity = found
+        self._note(found.describe())
+        if found.ignores_input(tc.input_check):
+            raise InputIgnoredError(
+                f"{found.describe()}: below train.input_check={tc.input_check:g}, so the model "
+                "ignores its input and training cannot help; check the pooling, the padding mask "
+                "and the embeddings (or set train.input_check=0 to train anyway)")
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
