@@ -115,3 +115,17 @@ def test_short_training_examples_are_padded_and_only_in_train() -> None:
         NeedlesConfig(short_fraction=1.5)
     with pytest.raises(ValueError, match=r"needles.short_length must be an int in \[2, length=64\], got 128"):
         NeedlesConfig(length=64, short_fraction=0.1)
+
+
+def test_fresh_needles_with_a_length_curriculum() -> None:
+    """Every training example short at step 0 (short_length 32), full length from step 10 on."""
+    task = load_task("needles", length=128, short_fraction=1.0, short_length=128, n_val=8, n_test=8,
+                     fresh=True, fresh_workers=0,
+                     curriculum={"steps": 10, "start": {"short_length": 32}, "ramp": "staged",
+                                 "stages": 2})
+    first = next(task.batches("train", 8, seed=0))
+    assert (first["tokens"][:, 32:] == 0).all() and (first["tokens"][:, :32] > 0).all()
+    late = next(task.batches("train", 8, seed=0, start_step=10))
+    assert (late["tokens"] > 0).all()
+    again = next(task.batches("train", 8, seed=0, start_step=10))
+    assert (late["tokens"] == again["tokens"]).all()

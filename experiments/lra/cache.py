@@ -82,7 +82,8 @@ def content_hash(splits: Splits) -> str:
         for field in sorted(splits[split]):
             arr = np.ascontiguousarray(splits[split][field])
             h.update(f"{split}/{field}|{arr.dtype.str}|{arr.shape}|".encode())
-            h.update(memoryview(arr).cast("B"))
+            if arr.size:  # memoryview cannot cast an empty array (e.g. no train split)
+                h.update(memoryview(arr).cast("B"))
     return h.hexdigest()
 
 

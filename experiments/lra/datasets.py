@@ -29,29 +29,51 @@ Token conventions:
   :class:`experiments.lra.torch_data.LRADataset` hand out int64 tensors.
 
 Generated tasks are cached on disk (see :mod:`sparsegraph.experiments.lra.cache`).
+
+Generated tasks (:data:`FRESH_TASKS`) can also train on examples drawn fresh every step:
+``load_task(name, fresh=True, curriculum=None, fresh_workers=1)`` keeps the fixed val/test splits
+and replaces the train split by an endless :class:`~sparsegraph.experiments.lra.fresh.FreshTrain`
+stream (``TaskData.fresh``; see :mod:`sparsegraph.experiments.lra.fresh` for its contract).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from . import cache as _cache
 from . import files, listops, needles, pathfinder, recall
+from .fresh import Curriculum, CurriculumField, ExampleFn, FreshTrain, split_generator
 
-__all__ = ["Split", "TaskData", "load_task", "TASKS", "batches", "batch_indices",
+__all__ = ["Split", "TaskData", "load_task", "TASKS", "FRESH_TASKS", "batches", "batch_indices",
            "steps_per_epoch", "majority_baseline"]
 
 #: The LRA tasks, and two generated diagnostic tasks whose answers sit at known positions:
 #: ``recall`` (:mod:`.recall`) and ``needles`` (:mod:`.needles`).
 TASKS = ("listops", "pathfinder", "pathx", "image", "fashion_mnist", "text", "retrieval", "recall",
          "needles")
+#: The generated tasks, which can draw their training data fresh every step (``fresh=True``).
+FRESH_TASKS = ("listops", "pathfinder", "pathx", "recall", "needles")
 SPLITS = ("train", "val", "test")
+
+#: The generator config fields a curriculum may ramp, per task. ListOps' ``max_length`` is the
+#: padded width, so it can only start lower; Pathfinder's contour length takes LRA's three values.
+_LISTOPS_RAMPS = MappingProxyType({
+    "min_length": CurriculumField(), "max_length": CurriculumField(at_most_final=True),
+    "max_depth": CurriculumField(), "max_args": CurriculumField()})
+_PATHFINDER_RAMPS = MappingProxyType({
+    "contour_length": CurriculumField(grid=pathfinder.CONTOUR_LENGTHS),
+    "num_distractor_snakes": CurriculumField(), "distractor_length": CurriculumField()})
+_RECALL_RAMPS = MappingProxyType({"pairs": CurriculumField(), "min_distance": CurriculumField()})
+# needles: ramping short_length (with short_fraction=1) is a length curriculum on a fixed width
+_NEEDLES_RAMPS = MappingProxyType({"min_distance": CurriculumField(), "min_offset": CurriculumField(),
+                                   "short_length": CurriculumField(at_most_final=True)})
 
 
 @dataclasses.dataclass
@@ -94,7 +116,20 @@ def majority_baseline(split: Split) -> float:
 
 @dataclasses.dataclass
 class TaskData:
-    """A loaded LRA task: splits plus everything a model needs to know about the tokens."""
+    """A loaded LRA task: splits plus everything a model needs to know about the tokens.
+
+    Attributes:
+        name: the task's name (one of :data:`TASKS`).
+        splits: the fixed splits by name (``train``, ``val``, ``test``; without ``train`` when the
+            training data is drawn fresh).
+        vocab_size: token ids are ``0 .. vocab_size - 1``.
+        num_classes: labels are ``0 .. num_classes - 1``.
+        pad_id: the padding id, or ``None`` (image tasks: every sequence is full length).
+        is_pair: two documents per example (``tokens2``, ``lengths2``).
+        info: where the data came from: source, cache hit, manifest, generator config.
+        fresh: the endless train stream of ``load_task(..., fresh=True)``, or ``None``; when set,
+            ``batches("train", ...)`` draws from it.
+    """
 
     name: str
     splits: dict[str, Split]
@@ -103,15 +138,21 @@ class TaskData:
     pad_id: int | None
     is_pair: bool
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    fresh: FreshTrain | None = None
 
     def __getitem__(self, split: str) -> Split:
         if split not in self.splits:
+            if split == "train" and self.fresh is not None:
+                raise KeyError(f"split='train' is drawn fresh every step (fresh=True), not a fixed "
+                               f"split: use batches('train', ...) or .fresh.arrays(step, n)")
             raise KeyError(f"split={split!r}: expected one of {tuple(self.splits)}")
         return self.splits[split]
 
     @property
     def seq_len(self) -> int:
         """Padded sequence length (per document for pair tasks)."""
+        if self.fresh is not None:
+            return self.fresh.width
         return int(next(iter(self.splits.values())).tokens.shape[1])
 
     def majority_baseline(self, split: str = "test") -> float:
@@ -121,15 +162,25 @@ class TaskData:
     def batches(self, split: str, batch_size: int, *, seed: int = 0, epoch: int = 0,
                 start_step: int = 0, shuffle: bool = True, drop_last: bool = False,
                 as_torch: bool = True) -> Iterator[dict[str, Any]]:
-        """See :func:`batches`."""
+        """See :func:`batches`; for ``"train"`` with fresh data, the endless stream of
+        :meth:`FreshTrain.batches` from step ``start_step`` (``shuffle`` and ``drop_last`` do
+        not apply: every batch is new and full)."""
+        if split == "train" and self.fresh is not None and split not in self.splits:
+            return self.fresh.batches(batch_size, seed=seed, epoch=epoch, start_step=start_step,
+                                      as_torch=as_torch)
         return batches(self[split], batch_size, seed=seed, epoch=epoch, start_step=start_step,
                        shuffle=shuffle, drop_last=drop_last, as_torch=as_torch)
 
     def steps_per_epoch(self, split: str, batch_size: int, drop_last: bool = False) -> int:
+        """Batches of an epoch over ``split`` (fresh training data has no end: an error)."""
+        if split == "train" and self.fresh is not None and split not in self.splits:
+            raise ValueError("split='train' is drawn fresh every step: its one epoch never ends")
         return steps_per_epoch(len(self[split]), batch_size, drop_last)
 
     def summary(self) -> str:
         sizes = ", ".join(f"{k} {len(v)}" for k, v in self.splits.items())
+        if self.fresh is not None:
+            sizes = f"{self.fresh.describe()}, {sizes}"
         return (f"{self.name}: {sizes}; seq_len {self.seq_len}{' x2' if self.is_pair else ''}, "
                 f"vocab {self.vocab_size}, classes {self.num_classes}, pad_id {self.pad_id}")
 
@@ -214,11 +265,63 @@ def _take(params: dict[str, Any], allowed: dict[str, Any], task: str) -> dict[st
 
 
 def _splits(arrays: dict[str, dict[str, np.ndarray]]) -> dict[str, Split]:
-    return {s: Split.from_arrays(arrays[s]) for s in SPLITS}
+    return {s: Split.from_arrays(arrays[s]) for s in SPLITS if s in arrays}
+
+
+def _fresh_options(name: str, data_dir: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Take ``fresh``, ``fresh_workers`` and ``curriculum`` out of ``params`` and check them;
+    ``None`` unless ``fresh`` is true."""
+    fresh = params.pop("fresh", False)
+    opts = {k: params.pop(k) for k in ("curriculum", "fresh_workers") if k in params}
+    if not isinstance(fresh, (bool, np.bool_)):
+        raise ValueError(f"fresh={fresh!r}: expected true or false")
+    if not fresh:
+        if opts:
+            key, value = next(iter(opts.items()))
+            raise ValueError(f"{key}={value!r}: needs fresh=True (it is about the training "
+                             f"examples drawn fresh every step)")
+        return None
+    if name not in FRESH_TASKS:
+        raise ValueError(f"fresh=True: {name!r} is read from files; expected one of the "
+                         f"generated tasks {FRESH_TASKS}")
+    if data_dir is not None:
+        raise ValueError(f"data_dir={str(data_dir)!r}: fresh=True generates the training data; "
+                         f"omit data_dir")
+    workers = opts.get("fresh_workers", 1)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+        raise ValueError(f"fresh_workers={workers!r}: expected an int >= 0 (background generator "
+                         f"processes; 0 = generate in this process)")
+    curriculum = opts.get("curriculum")
+    # checked here, before any generation; the task's own fields are checked once its config is known
+    return {"curriculum": None if curriculum is None else Curriculum.from_options(curriculum),
+            "workers": int(workers)}
+
+
+def _attach_fresh(data: TaskData, opts: dict[str, Any], example: ExampleFn, config: Any, *,
+                  seed: int, width: int, dtype: Any, fields: dict[str, CurriculumField]
+                  ) -> TaskData:
+    """``data`` with its fresh train stream: the val/test rows are held out of it."""
+    data.fresh = FreshTrain.build(data.name, example, config, seed=seed, width=width, dtype=dtype,
+                                  pad_id=data.pad_id, fields=fields,
+                                  curriculum=opts["curriculum"], workers=opts["workers"],
+                                  eval_rows=[s.tokens for s in data.splits.values()])
+    data.info["fresh"] = {"workers": data.fresh.workers,
+                          "curriculum": None if data.fresh.curriculum is None
+                          else data.fresh.curriculum.to_dict()}
+    return data
+
+
+def _pathfinder_train_example(config: pathfinder.PathfinderConfig, seed: int, index: int
+                              ) -> tuple[np.ndarray, int, None]:
+    """Pathfinder's :data:`~sparsegraph.experiments.lra.fresh.ExampleFn`: the image of the train
+    stream of ``seed``, flattened row-major."""
+    img, label = pathfinder.generate_example(config, seed, index, "train")  # type: ignore[misc]
+    return img.ravel(), int(label), None
 
 
 def _load_listops(data_dir: Any, cache_dir: Any, workers: int | None, progress: bool,
-                  use_cache: bool, params: dict[str, Any]) -> TaskData:
+                  use_cache: bool, params: dict[str, Any],
+                  fresh: dict[str, Any] | None = None) -> TaskData:
     if data_dir is not None:
         p = _take(params, {"max_length": 2000}, "listops")
         arrays = files.load_listops_tsv(data_dir, max_length=p["max_length"])
@@ -226,6 +329,17 @@ def _load_listops(data_dir: Any, cache_dir: Any, workers: int | None, progress: 
     else:
         fields = {f.name: f.default for f in dataclasses.fields(listops.ListOpsConfig)}
         cfg = listops.ListOpsConfig(**_take(params, fields, "listops"))
+        final = cfg
+        if fresh is not None:
+            # Val and test are taken from the pool before train (test, val, train), so without
+            # train they are the very same examples (and a separate, smaller cache entry).
+            if cfg.n_val + cfg.n_test == 0:
+                return _attach_fresh(
+                    TaskData("listops", {}, listops.VOCAB_SIZE, 10, listops.PAD_ID, False,
+                             {"source": "generated", "config": cfg.to_dict()}),
+                    fresh, split_generator(listops.generate_example), final, seed=cfg.seed,
+                    width=cfg.max_length, dtype=np.uint8, fields=_LISTOPS_RAMPS)
+            cfg = dataclasses.replace(cfg, n_train=0)
         stats: dict[str, Any] = {}
 
         def build() -> dict[str, dict[str, np.ndarray]]:
@@ -238,12 +352,20 @@ def _load_listops(data_dir: Any, cache_dir: Any, workers: int | None, progress: 
             use_cache=use_cache, extra_manifest=lambda: {"seed": cfg.seed, "stats": stats})
         info = {"source": "generated", "cache_hit": hit, "manifest": manifest,
                 "config": cfg.to_dict()}
+        if fresh is not None:
+            arrays.pop("train", None)
+            data = TaskData("listops", _splits(arrays), listops.VOCAB_SIZE, 10, listops.PAD_ID,
+                            False, info)
+            return _attach_fresh(data, fresh, split_generator(listops.generate_example), final,
+                                 seed=cfg.seed, width=cfg.max_length, dtype=np.uint8,
+                                 fields=_LISTOPS_RAMPS)
     return TaskData("listops", _splits(arrays), listops.VOCAB_SIZE, 10, listops.PAD_ID,
                     False, info)
 
 
 def _load_pathfinder(name: str, cache_dir: Any, workers: int | None, progress: bool,
-                     use_cache: bool, params: dict[str, Any]) -> TaskData:
+                     use_cache: bool, params: dict[str, Any],
+                     fresh: dict[str, Any] | None = None) -> TaskData:
     base = {"resolution": 128 if name == "pathx" else 32, "contour_length": 14,
             "n_train": 160_000, "n_val": 20_000, "n_test": 20_000, "seed": 0}
     cfg_fields = {f.name for f in dataclasses.fields(pathfinder.PathfinderConfig)}
@@ -262,6 +384,10 @@ def _load_pathfinder(name: str, cache_dir: Any, workers: int | None, progress: b
                  if k not in ("resolution", "contour_length") and p.get(k) is not None}
     cfg = pathfinder.pathfinder_config(p["resolution"], p["contour_length"], **overrides)
     sizes = {k: p[k] for k in ("n_train", "n_val", "n_test")}
+    if fresh is not None:
+        # Image i of a split is drawn from (seed, split, i) alone, so val/test generated without
+        # train are the same images.
+        sizes["n_train"] = 0
     seed = p["seed"]
     key_params = {"config": cfg.to_dict(), **sizes, "seed": seed}
 
@@ -274,10 +400,15 @@ def _load_pathfinder(name: str, cache_dir: Any, workers: int | None, progress: b
         use_cache=use_cache, extra_manifest={"seed": seed})
     info = {"source": "generated", "cache_hit": hit, "manifest": manifest,
             "config": cfg.to_dict()}
+    if fresh is not None:
+        arrays.pop("train", None)
+        return _attach_fresh(TaskData(name, _splits(arrays), 256, 2, None, False, info), fresh,
+                             _pathfinder_train_example, cfg, seed=seed,
+                             width=cfg.resolution ** 2, dtype=np.uint8, fields=_PATHFINDER_RAMPS)
     return TaskData(name, _splits(arrays), 256, 2, None, False, info)
 
 
-def _load_diagnostic(name: str, data_dir: Any, params: dict[str, Any]) -> TaskData:
+def _load_diagnostic(name: str, data_dir: Any, params: dict[str, Any], fresh: Any) -> TaskData:
     """``recall`` or ``needles``: generated in memory (fast enough not to cache), with the answer
     positions as ``Split.needed``."""
     if data_dir is not None:
@@ -289,10 +420,18 @@ def _load_diagnostic(name: str, data_dir: Any, params: dict[str, Any]) -> TaskDa
     cfg = config_cls(**{k: p[k] for k in fields})
     for split in SPLITS:
         _check_nonneg_int(f"n_{split}", p[f"n_{split}"])
-    arrays = {s: module.generate_split(cfg, p["seed"], s, p[f"n_{s}"]) for s in SPLITS}
+    # Example i of a split is a function of (seed, split, i): val/test do not depend on train.
+    arrays = {s: module.generate_split(cfg, p["seed"], s, p[f"n_{s}"]) for s in SPLITS
+              if not (fresh is not None and s == "train")}
     classes = cfg.values if name == "recall" else cfg.num_classes
-    return TaskData(name, _splits(arrays), cfg.vocab_size, classes, 0, False,
+    data = TaskData(name, _splits(arrays), cfg.vocab_size, classes, 0, False,
                     {"source": "generated", "config": cfg.to_dict(), **p})
+    if fresh is not None:
+        _attach_fresh(data, fresh, split_generator(module.generate_example), cfg,
+                      seed=p["seed"], width=cfg.length,
+                      dtype=np.uint8 if cfg.vocab_size <= 256 else np.uint16,
+                      fields=_RECALL_RAMPS if name == "recall" else _NEEDLES_RAMPS)
+    return data
 
 
 def load_task(name: str, *, data_dir: str | os.PathLike[str] | None = None,
@@ -321,21 +460,30 @@ def load_task(name: str, *, data_dir: str | os.PathLike[str] | None = None,
             :class:`~sparsegraph.experiments.lra.recall.RecallConfig` field.
             needles: ``n_train, n_val, n_test, seed`` and any
             :class:`~sparsegraph.experiments.lra.needles.NeedlesConfig` field.
+            Generated tasks (:data:`FRESH_TASKS`) also take ``fresh`` (bool: draw the training
+            examples fresh every step; ``n_train`` is then unused and no train split is
+            generated), ``fresh_workers`` (background generator processes, default 1; 0 =
+            generate in this process; the data do not depend on it) and ``curriculum`` (a
+            :class:`~sparsegraph.experiments.lra.fresh.Curriculum` or its table ``{steps,
+            start, ramp, stages}``: the difficulty parameters ramped from ``start`` at step 0 to
+            the configured values at ``steps``). See :mod:`sparsegraph.experiments.lra.fresh`.
     """
     if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"name={name!r}: unknown LRA task; expected one of {TASKS}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress={progress!r}: expected a bool")
+    params = dict(params)
+    fresh = _fresh_options(name, data_dir, params)
     if name == "listops":
-        return _load_listops(data_dir, cache_dir, workers, progress, use_cache, params)
+        return _load_listops(data_dir, cache_dir, workers, progress, use_cache, params, fresh)
     if name in ("pathfinder", "pathx"):
         if data_dir is not None:
             raise ValueError(f"data_dir={str(data_dir)!r}: reading LRA's released Pathfinder PNGs "
                              f"is not supported (no PNG decoder without Pillow); {name} is "
                              f"generated - omit data_dir")
-        return _load_pathfinder(name, cache_dir, workers, progress, use_cache, params)
+        return _load_pathfinder(name, cache_dir, workers, progress, use_cache, params, fresh)
     if name in ("recall", "needles"):
-        return _load_diagnostic(name, data_dir, params)
+        return _load_diagnostic(name, data_dir, params, fresh)
     src = {"source": "files", "data_dir": None if data_dir is None else str(Path(data_dir))}
     if name == "image":
         p = _take(params, {"n_val": 5000}, name)

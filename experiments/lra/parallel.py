@@ -28,7 +28,9 @@ def resolve_workers(workers: int | None) -> int:
     return workers
 
 
-def _context() -> mp.context.BaseContext:
+def mp_context() -> mp.context.BaseContext:
+    """``fork`` on Linux (works from interactive sessions and unguarded scripts; the children run
+    numpy code only), ``spawn`` elsewhere."""
     if sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods():
         return mp.get_context("fork")
     return mp.get_context("spawn")
@@ -55,7 +57,7 @@ class WorkerPool:
                 yield fn(task)
             return
         if self._pool is None:
-            self._pool = _context().Pool(processes=self.workers)
+            self._pool = mp_context().Pool(processes=self.workers)
         yield from self._pool.imap(fn, tasks, chunksize=1)
 
     def close(self) -> None:

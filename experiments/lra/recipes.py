@@ -94,7 +94,8 @@ class Recipe:
         task: an ``experiments.lra.load_task`` name (one of :data:`TASKS`).
         preset: ``lra`` or ``cpu`` (or a user's label after overrides).
         data: keyword arguments of ``load_task`` (generator lengths and split sizes, ``max_length``
-            of byte-level tasks, ...); ``data_dir`` is given separately by the caller.
+            of byte-level tasks, ``fresh``/``fresh_workers``/``curriculum`` of generated tasks,
+            e.g. ``--set data.fresh=true``); ``data_dir`` is given separately by the caller.
         model: the :class:`ModelShape`.
         train: the trainer's :class:`~experiments.train.config.TrainConfig` (steps, batch, evaluation).
         optim: AdamW and the learning-rate schedule (:class:`~experiments.train.config.OptimConfig`).
