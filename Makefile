@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 # The main job (see README).
 demo: setup
-	$(VENV)/bin/sparsegraph compare --task listops,pathfinder --patterns full,bigbird,longformer --preset cpu --jobs 2 --out runs/demo
+	$(VENV)/bin/sparsegraph compare --task needles --patterns full,bigbird,longformer,window_only,erdos_renyi --preset cpu --seeds 2 --jobs 2 --out runs/demo
 
 # The whole test suite. pytest's exit status 5 ("no tests collected") is a failure here.
 test: setup

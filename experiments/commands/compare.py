@@ -10,7 +10,7 @@ from pathlib import Path
 HELP = "train several attention patterns on the same LRA task(s) and budget and compare them"
 
 _EPILOG = """\
-patterns: a short name (full, bigbird, longformer, window, dilated, watts_strogatz,
+patterns: a short name (full, bigbird, longformer, window, window_only, dilated, watts_strogatz,
 erdos_renyi, sparse_transformer: resolved to a full spec for the task's length and printed) or
 any pattern spec string, including your own registered pattern (--import). Specs contain commas,
 so --patterns splits on a comma only where the next piece starts a new pattern: a piece that
@@ -22,6 +22,7 @@ resume: run again with the same --out; finished (pattern, seed) runs are not ret
 interrupted run continues from its last checkpoint.
 
 examples:
+  sparsegraph compare --task needles --patterns full,bigbird,longformer,window_only,erdos_renyi --preset cpu --seeds 2 --jobs 2
   sparsegraph compare --task listops --patterns full,bigbird,longformer,window,watts_strogatz --preset cpu --seeds 3
   sparsegraph compare --task listops,pathfinder --patterns full,bigbird,longformer --preset cpu
   sparsegraph compare --task listops --pattern "sliding_window:window=33|global_itc:indices=[0]" --pattern full --set train.steps=100
@@ -34,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = _EPILOG
     parser.add_argument("--task", required=True, metavar="TASK[,TASK...]",
                         help="LRA task(s): listops, pathfinder, pathx, image, fashion_mnist, text, "
-                             "retrieval; several comma-separated; or charlm (the byte-level "
+                             "retrieval; the diagnostic needles (its answer's positions are "
+                             "known, so the table predicts what each graph can route); several "
+                             "comma-separated; or charlm (the byte-level "
                              "language model, on its own, causal patterns only)")
     parser.add_argument("--patterns", metavar="LIST", default=None,
                         help="comma-separated pattern names/specs (see below); default "
