@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from .example_splits import stack_examples
+
 __all__ = ["NeedlesConfig", "generate_example", "generate_split", "SPLIT_IDS"]
 
 #: The split's number in the example seed ``(seed, split id, index)``: splits never share an
@@ -155,13 +157,4 @@ def generate_example(cfg: NeedlesConfig, seed: int, split: str, index: int
 
 def generate_split(cfg: NeedlesConfig, seed: int, split: str, n: int) -> dict[str, np.ndarray]:
     """``n`` examples of ``split`` as the arrays of a ``Split`` (``needed`` included)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
-    dtype = np.uint8 if cfg.vocab_size <= 256 else np.uint16
-    tokens = np.zeros((n, cfg.length), dtype=dtype)
-    labels = np.zeros(n, dtype=np.int64)
-    needed = np.zeros((n, 2), dtype=np.int64)
-    for i in range(n):
-        tokens[i], labels[i], needed[i] = generate_example(cfg, seed, split, i)
-    lengths = (tokens != 0).sum(axis=1).astype(np.int64)  # the real tokens (short examples: fewer)
-    return {"tokens": tokens, "labels": labels, "lengths": lengths, "needed": needed}
+    return stack_examples(generate_example, cfg, seed, split, n, needed=2)
