@@ -47,11 +47,12 @@ def erdos_renyi(
     p: float | None = None,
     degree: int | None = None,
     self_loops: bool = True,
+    block: int = 1,
     heads: int = 1,
     layer: int = 0,
     seed: int = 0,
 ) -> AttentionGraph:
-    """Erdős–Rényi random attention over tokens: give exactly one of ``p`` or ``degree``.
+    """Erdős–Rényi random attention over tokens or blocks: give exactly one of ``p`` or ``degree``.
 
     ``p``: G(n, p): every pair ``i -> j`` with ``j != i`` is an edge independently with probability
     ``p`` (sampled by geometric skipping, cost proportional to the edges, never an ``n x n`` draw).
@@ -60,6 +61,18 @@ def erdos_renyi(
 
     ``self_loops=True`` adds ``i -> i`` for every ``i`` on top of the random edges (so a query never
     has zero keys); with ``False`` there are none. The random edges never include the diagonal.
+
+    ``block=b > 1`` draws the same random graph over the ``nb = ceil(n / b)`` blocks of ``b``
+    consecutive tokens (``p`` and ``degree`` then count key *blocks*, ``degree <= nb - 1``) and
+    lifts it: a block edge ``A -> B`` makes every token of ``A`` attend every token of ``B``, and
+    ``self_loops`` gives each block its own block. Positions past ``n`` in the last block are
+    dropped. A random graph drawn over tokens touches nearly every key block of a block-sparse
+    layout once its degree is a few per block (the layout then costs what full attention costs);
+    drawn over the layout's blocks it costs what its edges say, as BigBird's random part does.
+
+    >>> g = erdos_renyi(8, degree=1, block=4, seed=0)   # 2 blocks: each attends the other and itself
+    >>> int(g.nnz)
+    64
 
     Heads are independent: head ``h`` draws from ``patterns.rng(seed, layer, h, "erdos_renyi")``,
     so head ``h`` is the same whatever the number of heads, and layers differ.
@@ -75,23 +88,29 @@ def erdos_renyi(
             f"got p={p!r}, degree={degree!r}"
         )
     self_loops = check_bool("erdos_renyi.self_loops", self_loops)
+    block = check_int("erdos_renyi.block", block, 1)
+    nodes = -(-n // block)  # the vertices the random graph is drawn over: tokens or blocks
     if p is not None:
         p = check_probability("erdos_renyi.p", p)
     else:
         degree = check_int("erdos_renyi.degree", degree, 0)
-        if degree > n - 1:
-            raise ValueError(
-                f"erdos_renyi.degree must be <= n - 1 = {n - 1} (distinct keys other than the query), "
-                f"got {degree} for n={n}"
-            )
+        if degree > nodes - 1:
+            bound = (f"n - 1 = {n - 1} (distinct keys other than the query)" if block == 1 else
+                     f"ceil(n / block) - 1 = {nodes - 1} (distinct key blocks other than the "
+                     f"query's own; n={n} in blocks of {block})")
+            raise ValueError(f"erdos_renyi.degree must be <= {bound}, got {degree} for n={n}")
     randoms = []
     for h in range(heads):
         gen = rng(seed, layer, h, "erdos_renyi")
-        randoms.append(_bernoulli(gen, n, p) if p is not None else _fixed_degree(gen, n, degree))
+        randoms.append(_bernoulli(gen, nodes, p) if p is not None else _fixed_degree(gen, nodes, degree))
     kinds: dict[str, object] = {"random": randoms}
     if self_loops:
         mats = [_csr.add_diagonal(m) for m in randoms]
-        kinds["self"] = sp.eye(n, dtype=bool, format="csr")
+        kinds["self"] = sp.eye(nodes, dtype=bool, format="csr")
     else:
         mats = randoms
+    if block > 1:
+        lift = lambda m: _csr.expand_blocks(m, block)[:n, :n].tocsr()  # noqa: E731
+        mats = [lift(m) for m in mats]
+        kinds = {k: ([lift(m) for m in v] if isinstance(v, list) else lift(v)) for k, v in kinds.items()}
     return AttentionGraph(mats, heads=heads).with_kinds(kinds, subset=True)

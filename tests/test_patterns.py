@@ -286,9 +286,51 @@ def test_erdos_renyi_degree_keys_uniform() -> None:
     assert all(within_sigmas(c, heads * q, heads * q * (1 - q)) for c in hits[~np.eye(n, dtype=bool)])
 
 
+@given(blocks=st.integers(1, 8), block=st.sampled_from([2, 4, 8]), tail=st.integers(0, 7),
+       data=st.data(), self_loops=st.booleans(), heads=st.integers(1, 3), seed=SEEDS)
+def test_erdos_renyi_blocks_lift_a_block_graph(blocks: int, block: int, tail: int, data,
+                                               self_loops: bool, heads: int, seed: int) -> None:
+    # n need not divide: the last block is cut at n
+    n = (blocks - 1) * block + 1 + tail % block
+    nb = -(-n // block)
+    degree = data.draw(st.integers(0, nb - 1))
+    g = patterns.erdos_renyi(n, degree=degree, block=block, self_loops=self_loops, heads=heads, seed=seed)
+    assert g.n_q == g.n_k == n
+    for h in range(heads):
+        d = np.zeros((nb * block, nb * block), dtype=bool)
+        d[:n, :n] = g.to_dense(h)
+        tiles = d.reshape(nb, block, nb, block)
+        keys = tiles.any(axis=(1, 3))  # the block graph
+        # every edge set is a union of whole tiles (cut at n), identical for the tokens of a block
+        for a in range(nb):
+            for b in range(nb):
+                rows = slice(a * block, min((a + 1) * block, n))
+                cols = slice(b * block, min((b + 1) * block, n))
+                assert (d[rows, cols] == keys[a, b]).all()
+        assert (keys.sum(axis=1) == degree + self_loops).all()
+        assert (np.diagonal(keys) == self_loops).all()
+    kinds_cover(g, ("random", "self"))
+
+
+def test_erdos_renyi_blocks_is_the_token_graph_drawn_over_blocks() -> None:
+    # same seed, layer and head: the block graph is the token-level graph on nb vertices
+    n, block = 64, 8
+    lifted = patterns.erdos_renyi(n, degree=3, block=block, seed=4, layer=1, heads=2)
+    small = patterns.erdos_renyi(n // block, degree=3, seed=4, layer=1, heads=2)
+    for h in range(2):
+        d = lifted.to_dense(h).reshape(8, block, 8, block).any(axis=(1, 3))
+        assert (d == small.to_dense(h)).all()
+    assert (lifted.to_dense(0) != lifted.to_dense(1)).any()  # heads differ
+    p = patterns.erdos_renyi(n, p=0.5, block=block, seed=1)
+    assert (p.to_dense(0).reshape(8, block, 8, block).all(axis=(1, 3))
+            == p.to_dense(0).reshape(8, block, 8, block).any(axis=(1, 3))).all()
+
+
 @pytest.mark.parametrize(
     "spec, err, match",
     [
+        ("erdos_renyi:degree=2,block=8", ValueError, r"degree must be <= ceil\(n / block\) - 1 = 1"),
+        ("erdos_renyi:degree=1,block=0", ValueError, "erdos_renyi.block"),
         ("erdos_renyi", ValueError, "exactly one of p"),
         ("erdos_renyi:p=0.1,degree=3", ValueError, "exactly one of p"),
         ("erdos_renyi:p=1.5", ValueError, r"p must lie in \[0, 1\], got 1.5"),
@@ -579,3 +621,12 @@ def test_geometric_positions(p: float, total: int, seed: int) -> None:
         assert pos.size == 0
     if 0 < p < 1:
         assert within_sigmas(pos.size, total * p, total * p * (1 - p))
+
+
+def test_erdos_renyi_docstring_example_runs() -> None:
+    import doctest
+
+    from sparsegraph.patterns import erdos_renyi as module
+
+    result = doctest.testmod(module, extraglobs={"erdos_renyi": patterns.erdos_renyi})
+    assert result.attempted >= 2 and result.failed == 0

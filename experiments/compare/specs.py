@@ -3,7 +3,7 @@
 A pattern entry is either
 
 * a **short name** — ``full``, ``bigbird``, ``longformer``, ``window``, ``window_only``, ``dilated``,
-  ``watts_strogatz``, ``erdos_renyi``, ``sparse_transformer`` — resolved to a full spec string
+  ``watts_strogatz``, ``erdos_renyi``, ``erdos_renyi_blocks``, ``sparse_transformer`` — resolved to a full spec string
   for the task's length and block size by :func:`resolve` (printed before training), or
 * any **spec string** of the pattern registry (``"bigbird:block=32,window=3,random=2,global=1"``,
   ``"sliding_window:window=65|global_itc:indices=[0]"``, the name of a pattern the user
@@ -14,8 +14,10 @@ Short names give every sparse pattern the same **key budget** as BigBird with LR
 so that a comparison is between graph *shapes* rather than edge counts: Longformer and the plain
 window take a window of ``K + 1`` keys (LRA's own Longformer used a 512 window at length 2000, the
 same budget as its BigBird with 64-blocks), Watts–Strogatz ``k = K`` lattice neighbours with
-rewiring probability 0.1, Erdős–Rényi ``K`` random keys, the Sparse Transformer a stride of one
-block. With CLS pooling the CLS token (position 0) is made global for the window patterns, as the
+rewiring probability 0.1, Erdős–Rényi ``K`` random keys, its block version ``erdos_renyi_blocks``
+its own block and ``BUDGET_BLOCKS - 1`` random key blocks (the same ``K`` keys, drawn as whole
+layout blocks: token-level random keys touch most blocks of the layout, so ``erdos_renyi`` costs
+nearly what full attention costs), the Sparse Transformer a stride of one block. With CLS pooling the CLS token (position 0) is made global for the window patterns, as the
 Longformer paper does for classification (Beltagy et al. 2020, §3.1); BigBird's global blocks
 already contain it. ``window_only`` is the plain window without that global CLS: information
 reaches the CLS token only through the window, ``K/2`` positions per layer, which is what a
@@ -51,6 +53,7 @@ SHORT_NAMES: dict[str, str] = {
     "dilated": "longformer:window=K/2+1,dilation=2 (+ global CLS with cls pooling)",
     "watts_strogatz": "watts_strogatz:k=K,p=0.1",
     "erdos_renyi": "erdos_renyi:degree=K",
+    "erdos_renyi_blocks": "erdos_renyi:degree=7,block=b (its own block + 7 random key blocks: K keys)",
     "sparse_transformer": "sparse_transformer:stride=b,causal=false",
 }
 
@@ -156,6 +159,7 @@ def resolve(entry: str, *, length: int, block: int, pooling: str = "cls") -> Pat
         "dilated": f"longformer:window={_odd(k // 2)},dilation=2{glob}",
         "watts_strogatz": f"watts_strogatz:k={_even(min(k, length - 1))},p=0.1",
         "erdos_renyi": f"erdos_renyi:degree={min(k, length - 1)}",
+        "erdos_renyi_blocks": f"erdos_renyi:degree={min(BUDGET_BLOCKS - 1, -(-length // block) - 1)},block={block}",
         "sparse_transformer": f"sparse_transformer:stride={block},causal=false",
     }
     spec = short.get(name, name)
