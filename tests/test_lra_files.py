@@ -396,6 +396,43 @@ def test_batches_deterministic_and_resumable() -> None:
         list(datasets.batch_indices(23, 0))
 
 
+@pytest.mark.parametrize("n, batch", [(1000, 16), (37, 5), (5, 8)])
+def test_batches_grouped_by_length(n: int, batch: int) -> None:
+    rng = np.random.default_rng(0)
+    lengths = np.where(rng.random(n) < 0.5, 128, 1024)
+    epoch = list(datasets.batch_indices(n, batch, seed=4, epoch=2, lengths=lengths))
+    flat = np.concatenate(epoch)
+    assert sorted(flat.tolist()) == list(range(n))  # every example once
+    assert all(len(b) == batch for b in epoch[:-1]) and 0 < len(epoch[-1]) <= batch  # a short batch only last
+    # batches are of one length except where a window's sort switches from long to short
+    mixed = sum(len(set(lengths[b].tolist())) > 1 for b in epoch)
+    windows = -(-n // (datasets.GROUP_WINDOW_BATCHES * batch))
+    assert mixed <= windows
+    again = list(datasets.batch_indices(n, batch, seed=4, epoch=2, lengths=lengths))
+    assert all(np.array_equal(a, b) for a, b in zip(epoch, again))
+    resumed = list(datasets.batch_indices(n, batch, seed=4, epoch=2, start_step=1, lengths=lengths))
+    assert all(np.array_equal(a, b) for a, b in zip(epoch[1:], resumed))
+    other = np.concatenate(list(datasets.batch_indices(n, batch, seed=4, epoch=3, lengths=lengths)))
+    assert n < 8 or not np.array_equal(flat, other)
+    with pytest.raises(ValueError, match="lengths has shape"):
+        list(datasets.batch_indices(n, batch, lengths=lengths[:-1]))
+
+
+def test_group_by_length_applies_to_training_batches_only() -> None:
+    data = datasets.load_task("needles", length=256, short_fraction=0.5, short_length=64, n_train=256,
+                              n_val=64, n_test=64, group_by_length=True)
+    assert data.group_by_length
+    lengths = data["train"].lengths
+    train = [b["index"].numpy() for b in data.batches("train", 16, seed=1)]
+    assert sum(len(set(lengths[b].tolist())) > 1 for b in train) <= 1
+    plain = [b["index"].numpy() for b in data.batches("val", 16, seed=1, shuffle=False)]
+    assert np.concatenate(plain).tolist() == list(range(64))
+    with pytest.raises(ValueError, match="group_by_length='yes'"):
+        datasets.load_task("needles", length=64, n_train=8, n_val=8, n_test=8, group_by_length="yes")
+    with pytest.raises(ValueError, match="group_by_length=True: the training batches are drawn fresh"):
+        datasets.load_task("needles", length=64, n_val=8, n_test=8, fresh=True, group_by_length=True)
+
+
 def test_torch_batches_and_dataset() -> None:
     import torch
 

@@ -391,3 +391,51 @@ def test_bf16_autocast_runs_and_tracks_float32(position):
     low.float().sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     torch.testing.assert_close(low.float(), model(x), rtol=0.05, atol=0.05)
+
+
+# ---------------------------------------------------------------------- skipping shared padding
+@given(real=st.integers(1, 60), extra=st.integers(17, 70), seed=st.integers(0, 1000),
+       case=st.sampled_from([(BIGBIRD, "cls"), ("erdos_renyi:degree=6", "mean"), (ETC, "global"),
+                             ("full", "cls")]))
+@settings(max_examples=12)
+def test_skipping_shared_padding_changes_nothing(real, extra, seed, case):
+    # A batch whose examples all end early runs on the leading corner of the graph built for the
+    # full width: outputs and gradients equal the full computation (random graphs included).
+    pattern, pooling = case
+    torch.manual_seed(seed)
+    model = SequenceClassifier(tiny(pattern, backend="torch", pooling=pooling, seed=seed), 3)
+    width = real + extra
+    x = ids(3, width, seed=seed)
+    x[:, real:] = 0
+    x[1, max(1, real // 2):] = 0
+    assert model.encoder.padded_length(real) < model.encoder.padded_length(width)
+
+    def run(skip: bool):
+        model.zero_grad()
+        out = model.encoder(x, skip_padding=skip)
+        logits = model.head(out.pooled)
+        logits.square().sum().backward()
+        return out, logits, {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+    full, full_logits, full_grads = run(False)
+    cut, cut_logits, cut_grads = run(True)
+    assert cut.states.shape[1] < full.states.shape[1]  # it did skip
+    torch.testing.assert_close(cut_logits, full_logits, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(cut.hidden, full.hidden[:, :cut.hidden.shape[1]], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(cut.global_hidden, full.global_hidden, rtol=1e-5, atol=1e-5)
+    assert cut_grads.keys() == full_grads.keys()
+    for k in full_grads:
+        torch.testing.assert_close(cut_grads[k], full_grads[k], rtol=1e-4, atol=1e-6, msg=k)
+    torch.testing.assert_close(model(x), full_logits.detach(), rtol=1e-5, atol=1e-6)  # the classifier skips
+
+
+def test_layout_corner_is_the_long_graph_cut_not_a_short_graph():
+    cfg = tiny("erdos_renyi:degree=6", seed=1)
+    cache = Encoder(cfg).layers[0].attn.cache
+    long, short = cache.layout(96), cache.layout(32)
+    corner = cache.corner(96, 32)
+    assert (corner.to_dense() == long.to_dense()[:, :32, :32]).all()
+    assert (corner.to_dense() != short.to_dense()).any()  # a random graph drawn at 32 differs
+    assert cache.corner(96, 96) is long
+    with pytest.raises(ValueError, match="t=97"):
+        cache.corner(96, 97)

@@ -129,6 +129,8 @@ class TaskData:
         info: where the data came from: source, cache hit, manifest, generator config.
         fresh: the endless train stream of ``load_task(..., fresh=True)``, or ``None``; when set,
             ``batches("train", ...)`` draws from it.
+        group_by_length: the shuffled training batches group examples of similar length (see
+            :func:`batch_indices`); evaluation batches are never regrouped.
     """
 
     name: str
@@ -139,6 +141,7 @@ class TaskData:
     is_pair: bool
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     fresh: FreshTrain | None = None
+    group_by_length: bool = False
 
     def __getitem__(self, split: str) -> Split:
         if split not in self.splits:
@@ -169,7 +172,8 @@ class TaskData:
             return self.fresh.batches(batch_size, seed=seed, epoch=epoch, start_step=start_step,
                                       as_torch=as_torch)
         return batches(self[split], batch_size, seed=seed, epoch=epoch, start_step=start_step,
-                       shuffle=shuffle, drop_last=drop_last, as_torch=as_torch)
+                       shuffle=shuffle, drop_last=drop_last, as_torch=as_torch,
+                       group_by_length=self.group_by_length and split == "train")
 
     def steps_per_epoch(self, split: str, batch_size: int, drop_last: bool = False) -> int:
         """Batches of an epoch over ``split`` (fresh training data has no end: an error)."""
@@ -201,13 +205,25 @@ def steps_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
+#: Examples sorted together by length when batches are grouped by length: this many batches' worth.
+GROUP_WINDOW_BATCHES = 64
+
+
 def batch_indices(n: int, batch_size: int, *, seed: int = 0, epoch: int = 0,
                   start_step: int = 0, shuffle: bool = True,
-                  drop_last: bool = False) -> Iterator[np.ndarray]:
+                  drop_last: bool = False, lengths: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Example indices of each batch of epoch ``epoch``, starting at batch ``start_step``.
 
     The order is the permutation drawn from ``SeedSequence([seed, epoch])``, so a trainer can
     resume at an exact position: ``(seed, epoch, start_step)`` determines every later batch.
+
+    With ``lengths`` (``int[n]``, and ``shuffle``) the batches are **grouped by length**: the
+    permutation is cut into windows of :data:`GROUP_WINDOW_BATCHES` batches, each window is sorted
+    by length (stable, longest first) and cut into batches, and the order of the whole batches is
+    shuffled again (``SeedSequence([seed, epoch, 1])``); a smaller last batch stays last. Every
+    example still appears once per epoch, and a batch holds examples of similar length, so a
+    model that skips the positions every example of its batch pads (the classifiers do) runs
+    short batches at a short length. The fairseq/Hugging Face "group by length" scheme.
     """
     batch_size = _check_nonneg_int("batch_size", batch_size, 1)
     seed = _check_nonneg_int("seed", seed)
@@ -217,22 +233,41 @@ def batch_indices(n: int, batch_size: int, *, seed: int = 0, epoch: int = 0,
     if start_step > total:
         raise ValueError(f"start_step={start_step}: the epoch has only {total} batches "
                          f"(n={n}, batch_size={batch_size}, drop_last={drop_last})")
+    if lengths is not None and np.shape(lengths) != (n,):
+        raise ValueError(f"lengths has shape {np.shape(lengths)}; expected ({n},), one per example")
     if shuffle:
         order = np.random.default_rng(np.random.SeedSequence([seed, epoch])).permutation(n)
+        if lengths is not None:
+            order = _grouped_by_length(order, np.asarray(lengths), batch_size, seed, epoch)
     else:
         order = np.arange(n)
     for step in range(start_step, total):
         yield order[step * batch_size:(step + 1) * batch_size]
 
 
+def _grouped_by_length(order: np.ndarray, lengths: np.ndarray, batch_size: int, seed: int,
+                       epoch: int) -> np.ndarray:
+    window = GROUP_WINDOW_BATCHES * batch_size
+    parts = []
+    for a in range(0, len(order), window):
+        w = order[a:a + window]
+        parts.append(w[np.argsort(-lengths[w], kind="stable")])
+    order = np.concatenate(parts) if parts else order
+    full = len(order) // batch_size
+    shuffled = np.random.default_rng(np.random.SeedSequence([seed, epoch, 1])).permutation(full)
+    head = order[:full * batch_size].reshape(full, batch_size)[shuffled].ravel()
+    return np.concatenate([head, order[full * batch_size:]])
+
+
 def batches(split: Split, batch_size: int, *, seed: int = 0, epoch: int = 0, start_step: int = 0,
-            shuffle: bool = True, drop_last: bool = False,
-            as_torch: bool = True) -> Iterator[dict[str, Any]]:
+            shuffle: bool = True, drop_last: bool = False, as_torch: bool = True,
+            group_by_length: bool = False) -> Iterator[dict[str, Any]]:
     """Yield batches ``{"tokens", "labels", "lengths", "index"[, "tokens2", "lengths2"]}``.
 
     Arrays are int64 (torch tensors if ``as_torch``, else numpy). ``index`` holds the example
     indices. Deterministic in ``(seed, epoch)``; ``start_step`` skips the first batches of the
     epoch so that training can resume mid-epoch at the exact data position.
+    ``group_by_length``: batches of examples of similar ``lengths`` (see :func:`batch_indices`).
     """
     if as_torch:
         import torch
@@ -241,7 +276,8 @@ def batches(split: Split, batch_size: int, *, seed: int = 0, epoch: int = 0, sta
     else:
         conv = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     for idx in batch_indices(len(split), batch_size, seed=seed, epoch=epoch,
-                             start_step=start_step, shuffle=shuffle, drop_last=drop_last):
+                             start_step=start_step, shuffle=shuffle, drop_last=drop_last,
+                             lengths=split.lengths if group_by_length else None):
         out = {"tokens": conv(split.tokens[idx]), "labels": conv(split.labels[idx]),
                "lengths": conv(split.lengths[idx]), "index": conv(idx)}
         if split.tokens2 is not None:
@@ -467,13 +503,28 @@ def load_task(name: str, *, data_dir: str | os.PathLike[str] | None = None,
             :class:`~sparsegraph.experiments.lra.fresh.Curriculum` or its table ``{steps,
             start, ramp, stages}``: the difficulty parameters ramped from ``start`` at step 0 to
             the configured values at ``steps``). See :mod:`sparsegraph.experiments.lra.fresh`.
+            Every task takes ``group_by_length`` (bool, default false): training batches of
+            examples of similar length (:attr:`TaskData.group_by_length`); not with ``fresh``.
     """
     if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"name={name!r}: unknown LRA task; expected one of {TASKS}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress={progress!r}: expected a bool")
     params = dict(params)
+    group = params.pop("group_by_length", False)
+    if not isinstance(group, (bool, np.bool_)):
+        raise ValueError(f"group_by_length={group!r}: expected true or false")
     fresh = _fresh_options(name, data_dir, params)
+    if group and fresh is not None:
+        raise ValueError("group_by_length=True: the training batches are drawn fresh (fresh=True), "
+                         "there is no fixed split to group; set one of the two")
+    data = _load(name, data_dir, cache_dir, workers, progress, use_cache, params, fresh)
+    data.group_by_length = bool(group)
+    return data
+
+
+def _load(name: str, data_dir: Any, cache_dir: Any, workers: int | None, progress: bool,
+          use_cache: bool, params: dict[str, Any], fresh: Any) -> TaskData:
     if name == "listops":
         return _load_listops(data_dir, cache_dir, workers, progress, use_cache, params, fresh)
     if name in ("pathfinder", "pathx"):

@@ -26,7 +26,7 @@ from torch import nn
 
 from sparsegraph import kernels
 from sparsegraph import patterns
-from sparsegraph.graph import Provenance
+from sparsegraph.graph import AttentionGraph, Provenance
 from sparsegraph.layout import BlockLayout, compile as compile_layout
 
 __all__ = ["LayoutCache", "LayoutStore", "SparseSelfAttention", "RotaryEmbedding", "dense_layout"]
@@ -111,7 +111,10 @@ class LayoutCache:
 
     ``layout(n)`` is the ``BlockLayout`` of the graph on ``g + n`` positions; ``device_layout(n,
     device)`` its tensors on ``device``. A graph is built the first time its length is asked for
-    and never again.
+    and never again. ``corner(n, t)`` is that same graph restricted to its first ``t`` positions
+    (queries and keys): what attention over the graph for ``n`` computes at those positions when
+    every later position is a padded key, so a batch padded from position ``t`` on can run on
+    ``t`` positions and get the same result (the classifiers do, see ``Encoder.forward``).
     """
 
     def __init__(self, spec: str, *, layer: int, heads: int, seed: int, block_size: int,
@@ -124,6 +127,7 @@ class LayoutCache:
         self.block_size = block_size
         self.global_tokens = global_tokens
         self._layouts: dict[int, BlockLayout] = {}
+        self._corners: dict[tuple[int, int], BlockLayout] = {}
         self.store = store if store is not None else LayoutStore()
 
     def _build(self, n: int) -> BlockLayout:
@@ -167,6 +171,28 @@ class LayoutCache:
     def device_layout(self, n: int, device: torch.device) -> kernels.DeviceLayout:
         """``layout(n)`` as tensors on ``device`` (converted once per device)."""
         return self.store.get(self.layout(n), device)
+
+    def corner(self, n: int, t: int) -> BlockLayout:
+        """The layout of the graph for ``n`` regular positions restricted to its first ``t``
+        positions (``0 < t <= g + n``), built from ``layout(n)`` and cached: the same graph, never
+        one built for a shorter length (a random pattern draws another graph at another ``n``)."""
+        g = self.global_tokens
+        if isinstance(t, bool) or not isinstance(t, int) or not 0 < t <= g + n:
+            raise ValueError(f"t={t!r}: expected an int in [1, g + n = {g + n}] (the leading "
+                             f"positions of the graph for n={n})")
+        if t == g + n:
+            return self.layout(n)
+        if (n, t) not in self._corners:
+            full = self.layout(n)
+            if self.pattern.spec == "full" and g == 0:
+                lay = dense_layout(t, self.block_size)
+            else:
+                graph = full.to_graph()
+                mats = [m[:t, :t] for m in graph.adjacencies()]
+                lay = compile_layout(AttentionGraph(mats, heads=graph.heads, num_global=g,
+                                                    provenance=graph.provenance), self.block_size)
+            self._corners[(n, t)] = self.store.intern(lay)
+        return self._corners[(n, t)]
 
     def hashes(self) -> dict[int, str]:
         """``{n: layout hash}`` of every layout built so far."""
@@ -274,10 +300,12 @@ class SparseSelfAttention(nn.Module):
         """Attend over the graph for ``n`` regular positions.
 
         Args:
-            x: ``[batch, g + n, d_model]`` (``g`` ETC global tokens first).
+            x: ``[batch, t, d_model]`` (``g`` ETC global tokens first): the first ``t <= g + n``
+                positions of the graph; with ``t < g + n`` the later positions count as padded
+                keys (:meth:`LayoutCache.corner`).
             n: the regular (block-padded) length the graph is built for.
-            key_padding_mask: bool ``[batch, g + n]``, True = padding key (receives no attention).
-            rotary: ``(cos, sin)`` for the ``g + n`` positions when rotary embeddings are used.
+            key_padding_mask: bool ``[batch, t]``, True = padding key (receives no attention).
+            rotary: ``(cos, sin)`` for the ``t`` positions when rotary embeddings are used.
         """
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
@@ -287,7 +315,11 @@ class SparseSelfAttention(nn.Module):
             cos, sin = (t.to(q.dtype) for t in rotary)
             q = RotaryEmbedding.rotate(q, cos, sin)
             k = RotaryEmbedding.rotate(k, cos, sin)
-        layout = self.cache.device_layout(n, x.device)
+        g = self.cache.global_tokens
+        if t == g + n:
+            layout = self.cache.device_layout(n, x.device)
+        else:
+            layout = self.cache.store.get(self.cache.corner(n, t), x.device)
         out = kernels.attention(q, k, v, layout, key_padding_mask=key_padding_mask,
                                 backend=self.backend)
         return self.out(out.transpose(1, 2).reshape(b, t, d))

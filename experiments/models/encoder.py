@@ -223,10 +223,29 @@ class Encoder(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, input_ids: torch.Tensor, padding_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None) -> EncoderOutput:
-        """Encode ``input_ids`` ``[batch, L]``; see :class:`EncoderOutput`."""
+                token_type_ids: torch.Tensor | None = None, *,
+                skip_padding: bool = False) -> EncoderOutput:
+        """Encode ``input_ids`` ``[batch, L]``; see :class:`EncoderOutput`.
+
+        ``skip_padding=True``: the trailing positions that are padding in *every* example of the
+        batch are not computed. The layers run on the leading corner of the same graphs (built
+        for ``L``; :meth:`LayoutCache.corner`), so ``pooled``, ``global_hidden`` and the hidden
+        states of the real tokens are what the full computation gives (to rounding); ``hidden``,
+        ``states`` and the masks then end at the last position that is real in some example
+        (``hidden`` is ``[batch, L', d]``, ``L' <= L``). A batch of short examples padded to a
+        long ``L`` costs what its longest example costs. With dropout the random masks are drawn
+        for the smaller tensors, so a trained model differs in its random draws, not its graph.
+        """
         c = self.config
         padding_mask = self.check_inputs(input_ids, padding_mask).to(input_ids.device)
+        # the graph is always the one for the input length L: skipping padding only shortens the run
+        n_graph = self.padded_length(input_ids.shape[1])
+        if skip_padding:
+            used = int(torch.nonzero(~padding_mask.all(dim=0)).max()) + 1  # check_inputs: >= 1 real token
+            if self.padded_length(used) < n_graph:
+                input_ids, padding_mask = input_ids[:, :used], padding_mask[:, :used]
+                if token_type_ids is not None:
+                    token_type_ids = token_type_ids[:, :used]
         if token_type_ids is not None:
             if self.token_type is None:
                 raise ValueError("token_type_ids were given but ModelConfig.type_vocab_size is 0")
@@ -280,9 +299,9 @@ class Encoder(nn.Module):
         ckpt = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for layer in self.layers:
             if ckpt:
-                x = checkpoint(layer, x, n, kpm, rot, use_reentrant=False)
+                x = checkpoint(layer, x, n_graph, kpm, rot, use_reentrant=False)
             else:
-                x = layer(x, n, kpm, rot)
+                x = layer(x, n_graph, kpm, rot)
         x = self.ln_f(x)
 
         off = g + cls

@@ -31,7 +31,10 @@ class SequenceClassifier(nn.Module):
     CLS token (regular position 0) becomes a global token by adding ``|global_itc:indices=[0]`` to
     the pattern spec (see ``docs/models.md``).
 
-    ``forward(input_ids, padding_mask=None) -> logits [batch, num_classes]``.
+    ``forward(input_ids, padding_mask=None) -> logits [batch, num_classes]``. Only the pooled
+    vector is read, so positions that pad every example of the batch are skipped
+    (``Encoder.forward(skip_padding=True)``: the same graph and result, at the cost of the batch's
+    longest example).
     """
 
     def __init__(self, config: ModelConfig, num_classes: int) -> None:
@@ -48,7 +51,7 @@ class SequenceClassifier(nn.Module):
         return self.encoder.config
 
     def forward(self, input_ids: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.encoder(input_ids, padding_mask).pooled)
+        return self.head(self.encoder(input_ids, padding_mask, skip_padding=True).pooled)
 
 
 class DualEncoderClassifier(nn.Module):
@@ -89,10 +92,10 @@ class DualEncoderClassifier(nn.Module):
         same = input_ids_a.shape == input_ids_b.shape and (padding_mask_a is None) == (padding_mask_b is None)
         if same:
             masks = None if padding_mask_a is None else torch.cat([padding_mask_a, padding_mask_b])
-            pooled = self.encoder(torch.cat([input_ids_a, input_ids_b]), masks).pooled
+            pooled = self.encoder(torch.cat([input_ids_a, input_ids_b]), masks, skip_padding=True).pooled
             return pooled.chunk(2)
-        return (self.encoder(input_ids_a, padding_mask_a).pooled,
-                self.encoder(input_ids_b, padding_mask_b).pooled)
+        return (self.encoder(input_ids_a, padding_mask_a, skip_padding=True).pooled,
+                self.encoder(input_ids_b, padding_mask_b, skip_padding=True).pooled)
 
     def forward(self, input_ids_a: torch.Tensor, input_ids_b: torch.Tensor,
                 padding_mask_a: torch.Tensor | None = None,
