@@ -229,3 +229,26 @@ def test_progress_line_only_after_delay() -> None:
         bar.update(5)
     text = loud.getvalue()
     assert "ListOps: 10/10" in text and "ETA" in text and text.endswith("\n")
+
+
+def test_short_training_examples_mix_into_train_only(tmp_path) -> None:
+    from sparsegraph.experiments.lra import load_task
+
+    kw = dict(n_train=120, n_val=20, n_test=20, min_length=60, max_length=120, seed=2,
+              cache_dir=tmp_path, progress=False, workers=1)
+    plain = load_task("listops", **kw)
+    mixed = load_task("listops", short_fraction=0.25, short_min_length=10, short_max_length=40, **kw)
+    train = mixed["train"]
+    short = train.lengths < 40
+    assert short.sum() == 30 and ((train.lengths > 60) | short).all()
+    assert train.tokens.shape == (120, plain.seq_len) == (120, 120)
+    for row, length, label in zip(train.tokens, train.lengths, train.labels):
+        toks = lo.decode_ids(row)
+        assert len(toks) == length and lo.evaluate(toks) == label  # padded with PAD, labels right
+    for split in ("val", "test"):  # the very examples of the unmixed task
+        np.testing.assert_array_equal(mixed[split].tokens, plain[split].tokens)
+    np.testing.assert_array_equal(train.tokens[:90], plain["train"].tokens[:90])
+    with pytest.raises(ValueError, match="short_max_length=62"):
+        load_task("listops", short_fraction=0.25, short_min_length=10, short_max_length=62, **kw)
+    with pytest.raises(ValueError, match="short_fraction=1"):
+        load_task("listops", short_fraction=1, **kw)

@@ -363,8 +363,14 @@ def _load_listops(data_dir: Any, cache_dir: Any, workers: int | None, progress: 
         arrays = files.load_listops_tsv(data_dir, max_length=p["max_length"])
         info: dict[str, Any] = {"source": "files", "data_dir": str(data_dir)}
     else:
+        short = _listops_short_options(params)
         fields = {f.name: f.default for f in dataclasses.fields(listops.ListOpsConfig)}
         cfg = listops.ListOpsConfig(**_take(params, fields, "listops"))
+        if short is not None:
+            if fresh is not None:
+                raise ValueError("short_fraction: with fresh=True use a curriculum on the lengths "
+                                 "instead (the fixed short examples belong to a fixed train split)")
+            return _listops_with_short(cfg, short, cache_dir, workers, progress, use_cache)
         final = cfg
         if fresh is not None:
             # Val and test are taken from the pool before train (test, val, train), so without
@@ -397,6 +403,63 @@ def _load_listops(data_dir: Any, cache_dir: Any, workers: int | None, progress: 
                                  fields=_LISTOPS_RAMPS)
     return TaskData("listops", _splits(arrays), listops.VOCAB_SIZE, 10, listops.PAD_ID,
                     False, info)
+
+
+def _listops_short_options(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Take ``short_fraction``, ``short_min_length`` and ``short_max_length`` out of ``params``."""
+    opts = {"short_fraction": params.pop("short_fraction", 0.0),
+            "short_min_length": params.pop("short_min_length", 64),
+            "short_max_length": params.pop("short_max_length", 256)}
+    frac = opts["short_fraction"]
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+        raise ValueError(f"short_fraction={frac!r}: expected a number in [0, 1) (the share of the "
+                         f"training examples drawn at the short lengths)")
+    for key in ("short_min_length", "short_max_length"):
+        _check_nonneg_int(key, opts[key])
+    return opts if frac > 0 else None
+
+
+def _listops_with_short(cfg: Any, short: dict[str, Any], cache_dir: Any, workers: int | None,
+                        progress: bool, use_cache: bool) -> TaskData:
+    """ListOps whose train split mixes in ``short_fraction`` of examples with lengths strictly
+    between ``short_min_length`` and ``short_max_length``, padded to the task's width; val and
+    test are the very examples of the unmixed task. The short lengths must lie below the long
+    ones, so no short example can repeat a test example."""
+    if short["short_max_length"] - 1 > cfg.min_length:
+        raise ValueError(f"short_max_length={short['short_max_length']}: the short lengths (< "
+                         f"short_max_length) must not overlap the task's (> min_length="
+                         f"{cfg.min_length}); expected short_max_length <= {cfg.min_length + 1}")
+    n_short = int(round(cfg.n_train * short["short_fraction"]))
+    long_cfg = dataclasses.replace(cfg, n_train=cfg.n_train - n_short)
+    short_cfg = dataclasses.replace(cfg, n_train=n_short, n_val=0, n_test=0,
+                                    min_length=short["short_min_length"],
+                                    max_length=short["short_max_length"])
+    parts = []
+    for c in (long_cfg, short_cfg):
+        stats: dict[str, Any] = {}
+
+        def build(c: Any = c, stats: dict[str, Any] = stats) -> dict[str, dict[str, np.ndarray]]:
+            splits, gen_info = listops.generate_listops(c, workers=workers, progress=progress)
+            stats.update(gen_info)
+            return splits
+
+        arrays, manifest, hit = _cache.cached(
+            "listops", listops.GENERATOR_VERSION, c.to_dict(), build, cache_dir=cache_dir,
+            use_cache=use_cache, extra_manifest=lambda c=c, stats=stats: {"seed": c.seed, "stats": stats})
+        parts.append((arrays, manifest, hit))
+    (arrays, manifest, hit), (short_arrays, short_manifest, short_hit) = parts
+    train, extra = arrays["train"], short_arrays["train"]
+    width = train["tokens"].shape[1]
+    pad = width - extra["tokens"].shape[1]
+    arrays["train"] = {
+        "tokens": np.concatenate([train["tokens"], np.pad(extra["tokens"], ((0, 0), (0, pad)),
+                                                          constant_values=listops.PAD_ID)]),
+        "labels": np.concatenate([train["labels"], extra["labels"]]),
+        "lengths": np.concatenate([train["lengths"], extra["lengths"]]),
+    }
+    info = {"source": "generated", "cache_hit": hit and short_hit, "manifest": manifest,
+            "short_manifest": short_manifest, "config": cfg.to_dict(), **short}
+    return TaskData("listops", _splits(arrays), listops.VOCAB_SIZE, 10, listops.PAD_ID, False, info)
 
 
 def _load_pathfinder(name: str, cache_dir: Any, workers: int | None, progress: bool,
