@@ -18,6 +18,10 @@ starts with "key=" continues the previous spec's parameters, and commas inside [
   --patterns full,bigbird:block=32,random=2,window   ->  full | bigbird:block=32,random=2 | window
 Or give each spec whole with a repeated --pattern SPEC.
 
+self-pretraining: --set pretrain.steps=N first trains each run's encoder (same graph) as a masked
+LM on the task's own training inputs for N steps, then fine-tunes it (Amos et al., ICLR 2024;
+docs/compare.md, "Self-pretraining").
+
 resume: run again with the same --out; finished (pattern, seed) runs are not retrained and an
 interrupted run continues from its last checkpoint.
 
@@ -26,6 +30,7 @@ examples:
   sparsegraph compare --task listops --patterns full,bigbird,longformer,window,watts_strogatz --preset cpu --seeds 3
   sparsegraph compare --task listops,pathfinder --patterns full,bigbird,longformer --preset cpu
   sparsegraph compare --task listops --pattern "sliding_window:window=33|global_itc:indices=[0]" --pattern full --set train.steps=100
+  sparsegraph compare --task needles --patterns full,bigbird --set pretrain.steps=200
   sparsegraph compare --task charlm --patterns full,sink_window:window=64,sinks=4 --seeds 2 --jobs 2
 """
 
@@ -50,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train seeds 0..S-1 of every pattern (default 1)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a task setting: data.n_train=2000, model.d_model=64, "
-                             "train.steps=100, optim.lr=1e-3; repeatable")
+                             "train.steps=100, optim.lr=1e-3, pretrain.steps=200 "
+                             "(self-pretraining); repeatable")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="output directory (default runs/compare-<task>-<time>); reuse it to resume")
     parser.add_argument("--data-dir", default="", metavar="DIR",

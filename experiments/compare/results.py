@@ -12,7 +12,10 @@ Per run (one pattern, one seed), from the trainer's :class:`~sparsegraph.experim
   torch and the data, so compare patterns by differences);
 - ``train_seconds`` (optimizer steps only) and ``wall_seconds`` (the whole run process, summed
   over resumed segments);
-- ``curve``: ``[step, validation score]`` at every evaluation.
+- ``curve``: ``[step, validation score]`` at every evaluation;
+- ``pretrain_steps`` / ``pretrain_mlm_loss``: for a self-pretrained run (``--set
+  pretrain.steps=N``, :mod:`sparsegraph.experiments.lra.self_pretrain`), its masked-LM updates and
+  the MLM loss on the validation inputs after the last of them (0 and None otherwise).
 
 Per pattern: the mean and sample standard deviation (``n - 1``) over seeds of the accuracies and
 the means of the rest. Files: ``results.json`` (everything), ``results.csv`` (one row per run),
@@ -89,6 +92,8 @@ class RunRecord:
     parameters: int | None = None
     curve: list[list[float]] = field(default_factory=list)
     train_curve: list[list[float]] = field(default_factory=list)
+    pretrain_steps: int = 0
+    pretrain_mlm_loss: float | None = None
 
 
 @dataclass
@@ -186,6 +191,10 @@ def read_run(run_dir: Path, *, task: str, label: str, spec: str, seed: int,
         rec.peak_memory_mb = res.peak_memory_bytes / 2**20
         rec.train_seconds = res.train_seconds
         rec.parameters = res.parameters
+        pre = res.extra.get("self_pretrain")
+        if isinstance(pre, dict):
+            rec.pretrain_steps = int(pre["steps"])
+            rec.pretrain_mlm_loss = _value(pre, "val_mlm_loss_final")
     elif isinstance(failed, dict):
         rec.status = "failed"
         rec.error = str(failed.get("error", ""))
@@ -263,9 +272,10 @@ def markdown_table(tr: TaskResults) -> str:
     base = tr.baseline.get("test")
     unit = "%" if sc.percent else " bits"
     columns = table_columns(sc)
+    pretrain = pretrain_words(tr)
     lines = [
         f"### {tr.task} ({tr.preset} preset): {tr.seq_len} tokens, attention length {tr.length}, "
-        f"{seeds} seed(s); {sc.baseline} {sc.format(base)}{unit} (test)",
+        f"{seeds} seed(s){'; ' + pretrain if pretrain else ''}; {sc.baseline} {sc.format(base)}{unit} (test)",
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|",
@@ -283,6 +293,9 @@ def markdown_table(tr: TaskResults) -> str:
     lines.append("Patterns: " + "; ".join(f"`{r['label']}` = `{r['spec']}`" for r in rows))
     lines.append("")
     lines.append(GRAPH_NOTE)
+    if pretrain:
+        lines.append("")
+        lines.append(pretrain_note(tr))
     verdict = baseline_verdict(rows, base, sc)
     if verdict:
         lines.append("")
@@ -290,6 +303,30 @@ def markdown_table(tr: TaskResults) -> str:
     lines.append("")
     lines += correlation_lines(tr)
     return "\n".join(lines)
+
+
+def pretrain_words(tr: TaskResults) -> str:
+    """``"self-pretrained N MLM steps (mask p)"`` when the task's runs were self-pretrained
+    (its config's ``pretrain.steps > 0``), else ``""``."""
+    from sparsegraph.experiments.lra.recipes import SelfPretrainConfig
+
+    raw = tr.config.get("pretrain") if isinstance(tr.config, dict) else None
+    if not isinstance(raw, dict) or not raw.get("steps"):
+        return ""
+    return SelfPretrainConfig(steps=int(raw["steps"]), mask_prob=float(raw.get("mask_prob", 0.15))).describe()
+
+
+def pretrain_note(tr: TaskResults) -> str:
+    """The line under a self-pretrained task's table: what was done, and each pattern's final
+    MLM loss on the validation inputs (mean over its finished seeds)."""
+    losses = []
+    for p in tr.patterns:
+        xs = [r.pretrain_mlm_loss for r in tr.runs if r.label == p["label"] and r.status == "done"
+              and r.pretrain_mlm_loss is not None]
+        losses.append(f"{p['label']} {_num(_mean(xs), 4)}")
+    return (f"Self-pretraining (Amos et al., ICLR 2024): every run was first {pretrain_words(tr)} "
+            "on the train split's inputs (labels unused), on its own graph, and fine-tuned from "
+            "that encoder. Final MLM loss on the validation inputs: " + ", ".join(losses) + ".")
 
 
 def correlations(tr: TaskResults) -> list[corr.Correlation]:

@@ -107,6 +107,7 @@ class _Prepared:
     heads: int
     block: int
     score: str = "accuracy"
+    pretrain_steps: int = 0   # self-pretraining's MLM updates before the `steps` (0 = none)
 
 
 def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
@@ -144,7 +145,8 @@ def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
             c.spec, length, heads=m.n_heads, seeds=opts.seeds, global_tokens=g,
             routing=routing).to_dict()
     return _Prepared(task, cfg.to_dict(), cfg, length, data.seq_len, baseline, data.summary(),
-                     choices, graphs, cfg.train.steps, m.d_model, m.n_heads, m.block_size)
+                     choices, graphs, cfg.train.steps, m.d_model, m.n_heads, m.block_size,
+                     pretrain_steps=cfg.pretrain.steps)
 
 
 def _prepare_charlm(opts: CompareOptions, log: _Log) -> _Prepared:
@@ -250,6 +252,7 @@ class _Job:
     run_dir: Path
     spec: RunSpec
     steps: int
+    pretrain_steps: int = 0
 
 
 class _Running:
@@ -311,7 +314,7 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
                 log(f"{head}: finished earlier, not retrained ({run_dir})")
                 continue
             log(f"{head}: resuming from its newest checkpoint")
-        pending.append(_Job(head, run_dir, spec, p.steps))
+        pending.append(_Job(head, run_dir, spec, p.steps, p.pretrain_steps))
     parallel = opts.jobs > 1 and len(pending) > 1
     if parallel:
         log(f"training {len(pending)} runs, {opts.jobs} at a time, {threads} torch thread(s) each")
@@ -333,7 +336,8 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
                 if done_seconds:
                     mean = sum(done_seconds) / len(done_seconds)
                     eta = f", about {_fmt_time(mean * left / max(1, opts.jobs))} left"
-                log(f"{job.head}: training {job.spec.spec!r} ({job.steps} steps{eta})")
+                pre = f"{job.pretrain_steps} self-pretraining MLM steps, then " if job.pretrain_steps else ""
+                log(f"{job.head}: training {job.spec.spec!r} ({pre}{job.steps} steps{eta})")
                 running.append(_Running(job, parallel, stream))
             finished = None
             while finished is None:

@@ -34,7 +34,7 @@ from sparsegraph.experiments.infra import config as cfgmod
 from sparsegraph.experiments.train.config import OptimConfig, TrainConfig
 
 __all__ = [
-    "ModelShape", "Recipe", "TASKS", "PRESETS", "get_recipe", "available",
+    "ModelShape", "SelfPretrainConfig", "Recipe", "TASKS", "PRESETS", "get_recipe", "available",
     "LRA_BETAS", "LRA_EPS",
 ]
 
@@ -86,6 +86,72 @@ class ModelShape:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class SelfPretrainConfig:
+    """Self-pretraining (SPT): masked-LM pretraining on the task's own training inputs before
+    fine-tuning (Amos et al., "Never Train from Scratch: Fair Comparison of Long-Sequence Models
+    Requires Data-Driven Priors", ICLR 2024). The ``[pretrain]`` section of a :class:`Recipe`.
+
+    The encoder of the classifier (same :class:`ModelShape`, attention pattern and graph seed) is
+    first trained as a :class:`~sparsegraph.experiments.models.MaskedLM` for ``steps`` updates on
+    the train split's token sequences (labels unused; BERT masking of ``mask_prob`` of the real,
+    non-padding tokens), then the classifier starts from it
+    (:mod:`sparsegraph.experiments.lra.self_pretrain`).
+
+    Attributes:
+        steps: MLM updates; ``0`` (the default) turns self-pretraining off, and the run is then
+            exactly the run without this section.
+        mask_prob: the fraction of each sequence's real tokens chosen for prediction, in (0, 1).
+        lr: the peak learning rate of the pretraining; ``None`` = the recipe's ``optim.lr``.
+        batch_size: sequences per pretraining update; ``None`` = the recipe's
+            ``train.batch_size``.
+        warmup_steps: linear warm-up of the pretraining's schedule (the recipe's
+            ``optim.schedule`` over ``steps``); ``None`` = the recipe's ``optim.warmup_steps``.
+        eval_every: the MLM loss on the validation split's inputs (never trained on) is measured
+            before the first update, every ``eval_every`` updates and at the end, each time with a
+            checkpoint (so a killed run resumes from there); ``None`` = the recipe's
+            ``train.eval_every``, ``0`` = at the start and the end only.
+    """
+
+    steps: int = 0
+    mask_prob: float = 0.15
+    lr: float | None = None
+    batch_size: int | None = None
+    warmup_steps: int | None = None
+    eval_every: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.steps) or self.steps < 0:
+            raise ValueError(f"pretrain.steps must be an int >= 0 (0 = no self-pretraining), "
+                             f"got {self.steps!r}")
+        if (isinstance(self.mask_prob, bool) or not isinstance(self.mask_prob, (int, float))
+                or not 0.0 < self.mask_prob < 1.0):
+            raise ValueError(f"pretrain.mask_prob must be a number in (0, 1) (the fraction of "
+                             f"real tokens to predict), got {self.mask_prob!r}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not (self.lr > 0 and math.isfinite(self.lr))):
+            raise ValueError(f"pretrain.lr must be a finite number > 0 or none (= optim.lr), "
+                             f"got {self.lr!r}")
+        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size < 1):
+            raise ValueError(f"pretrain.batch_size must be an int >= 1 or none "
+                             f"(= train.batch_size), got {self.batch_size!r}")
+        for name in ("warmup_steps", "eval_every"):
+            v = getattr(self, name)
+            if v is not None and (not _is_int(v) or v < 0):
+                raise ValueError(f"pretrain.{name} must be an int >= 0 or none (= the recipe's), "
+                                 f"got {v!r}")
+
+    def describe(self) -> str:
+        """A few words for logs and tables: ``""`` when off."""
+        if not self.steps:
+            return ""
+        return f"self-pretrained {self.steps} MLM steps (mask {self.mask_prob:g})"
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything needed to train one LRA task: data parameters, model size, training recipe.
@@ -102,6 +168,8 @@ class Recipe:
         sources: for each setting (``"model.n_layers"``, ``"train.steps"``, ...), where the number
             comes from.
         notes: deviations from LRA that the numbers alone do not show.
+        pretrain: self-pretraining before the classification training
+            (:class:`SelfPretrainConfig`; off unless ``pretrain.steps > 0``).
     """
 
     task: str
@@ -112,10 +180,29 @@ class Recipe:
     optim: OptimConfig
     sources: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    pretrain: SelfPretrainConfig = field(default_factory=SelfPretrainConfig)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if not isinstance(self.pretrain, SelfPretrainConfig):
+            raise TypeError(f"pretrain must be a SelfPretrainConfig, got {type(self.pretrain).__name__}")
+        if self.pretrain.steps:
+            if self.data.get("fresh"):
+                # the fresh stream has no fixed set of training inputs to pretrain on
+                raise ValueError("pretrain.steps > 0 needs the task's fixed train split, but "
+                                 "data.fresh = true draws the training examples fresh every "
+                                 "step; set one of them off")
+            batch = self.pretrain_batch_size
+            if batch % self.train.grad_accum:
+                raise ValueError(f"pretrain.batch_size ({batch}) must be divisible by "
+                                 f"train.grad_accum ({self.train.grad_accum})")
+
+    @property
+    def pretrain_batch_size(self) -> int:
+        """The self-pretraining's batch: ``pretrain.batch_size``, or ``train.batch_size``."""
+        p = self.pretrain
+        return self.train.batch_size if p.batch_size is None else p.batch_size
 
     def model_config(self, *, vocab_size: int, pad_id: int | None, pattern: str, max_len: int,
                      graph_seed: int = 0, backend: str = "auto") -> Any:
@@ -147,7 +234,17 @@ class Recipe:
                 f"d_model {m.d_model}, {m.n_heads} heads, MLP {m.d_ff}, dropout {m.dropout}, "
                 f"{m.position} positions, {m.pooling} pooling, block {m.block_size}; train "
                 f"{t.steps} steps x batch {t.batch_size}, eval every {t.eval_every or 'end'}; "
-                f"AdamW lr {o.lr:.3g} {o.schedule} (warm-up {o.warmup_steps}), wd {o.weight_decay}")
+                f"AdamW lr {o.lr:.3g} {o.schedule} (warm-up {o.warmup_steps}), wd {o.weight_decay}"
+                + self._describe_pretrain())
+
+    def _describe_pretrain(self) -> str:
+        p = self.pretrain
+        if not p.steps:
+            return ""
+        lr = self.optim.lr if p.lr is None else p.lr
+        warmup = self.optim.warmup_steps if p.warmup_steps is None else p.warmup_steps
+        return (f"; {p.describe()} on the train split's inputs first, batch "
+                f"{self.pretrain_batch_size}, lr {lr:.3g} (warm-up {warmup})")
 
 
 def _lra_optim(lr: float, schedule: str, warmup: int, weight_decay: float) -> OptimConfig:

@@ -116,6 +116,9 @@ class Trainer:
         phases: a :class:`~experiments.train.phases.PhaseSchedule` (staged training): the model's
             pattern parameters, the data's sequence length and a learning-rate multiplier, set
             for each update before its batch is drawn (``phases.apply(model, data, step)``).
+        extra: facts about the run that the caller adds to its result (``RunResult.extra`` in
+            ``results.json``, written in the same atomic write as the rest), e.g. how its
+            weights were initialised.
     """
 
     def __init__(
@@ -133,6 +136,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         stream: TextIO | None = None,
         phases: Any = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -161,6 +165,7 @@ class Trainer:
         self.metrics = MetricsLog(self.run_dir, enabled=self.dist.is_main)
         self.optimizer = build_optimizer(self.model, optim)
         self.phases = phases
+        self.extra = dict(extra) if extra is not None else {}
         self.scheduler = build_scheduler(self.optimizer, optim, train.steps,
                                          factor=phases.lr_scale if phases is not None else None)
         self.scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
@@ -577,6 +582,7 @@ class Trainer:
             peak_memory_bytes=_peak_memory_bytes(self.device),
             test_final=test_final,
             test_at_best=test_at_best,
+            extra=dict(self.extra),
         )
         if self.is_main:
             results.write(self.run_dir)
