@@ -18,7 +18,7 @@ TABLE_COLUMNS = table_columns(SCORES["accuracy"])
 
 # A generated ListOps small enough to train in seconds: 2 patterns, 1 seed, 4 steps.
 TINY = ["--set", "data.n_train=64", "--set", "data.n_val=32", "--set", "data.n_test=32",
-        "--set", "data.min_length=10", "--set", "data.max_length=40",
+        "--set", "data.min_length=10", "--set", "data.max_length=40", "--set", "data.short_fraction=0",
         "--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
         "--set", "model.d_ff=32", "--set", "model.block_size=16",
         "--set", "train.steps=4", "--set", "train.batch_size=8", "--set", "train.eval_every=2",

@@ -250,6 +250,7 @@ def test_train_command_and_recipe_overrides_carry_the_options(tmp_path: Path, mo
     from sparsegraph.experiments.lra.recipes import get_recipe
 
     rec = get_recipe("listops", "cpu", ["data.fresh=true", "data.fresh_workers=0",
+                                        "data.short_fraction=0", "data.group_by_length=false",
                                         "data.curriculum={steps=100, start={max_length=128}}"])
     assert rec.data["fresh"] is True and rec.data["curriculum"] == {"steps": 100, "start": {"max_length": 128}}
     monkeypatch.chdir(tmp_path)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARGV = ["compare", "--task", "listops", "--patterns", "full,window", "--preset", "cpu",
         "--seeds", "1", "--threads", "1", "--no-sweep",
         "--set", "data.n_train=32", "--set", "data.n_val=16", "--set", "data.n_test=16",
-        "--set", "data.min_length=10", "--set", "data.max_length=30",
+        "--set", "data.min_length=10", "--set", "data.max_length=30", "--set", "data.short_fraction=0",
         "--set", "model.d_model=16", "--set", "model.n_heads=1", "--set", "model.n_layers=1",
         "--set", "model.d_ff=16", "--set", "model.block_size=16",
         "--set", "train.steps=2", "--set", "train.batch_size=8", "--set", "train.eval_every=2",

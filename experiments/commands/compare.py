@@ -11,7 +11,7 @@ HELP = "train several attention patterns on the same LRA task(s) and budget and 
 
 _EPILOG = """\
 patterns: a short name (full, bigbird, longformer, window, window_only, dilated, watts_strogatz,
-erdos_renyi, sparse_transformer: resolved to a full spec for the task's length and printed) or
+erdos_renyi, erdos_renyi_blocks, sparse_transformer: resolved to a full spec for the task's length and printed) or
 any pattern spec string, including your own registered pattern (--import). Specs contain commas,
 so --patterns splits on a comma only where the next piece starts a new pattern: a piece that
 starts with "key=" continues the previous spec's parameters, and commas inside [...] never split.
@@ -26,7 +26,7 @@ resume: run again with the same --out; finished (pattern, seed) runs are not ret
 interrupted run continues from its last checkpoint.
 
 examples:
-  sparsegraph compare --task needles --patterns full,bigbird,longformer,window_only,erdos_renyi --preset cpu --seeds 2 --jobs 2
+  sparsegraph compare --task needles --patterns full,bigbird,longformer,window_only,erdos_renyi_blocks --preset cpu --seeds 2 --jobs 2
   sparsegraph compare --task listops --patterns full,bigbird,longformer,window,watts_strogatz --preset cpu --seeds 3
   sparsegraph compare --task listops,pathfinder --patterns full,bigbird,longformer --preset cpu
   sparsegraph compare --task listops --pattern "sliding_window:window=33|global_itc:indices=[0]" --pattern full --set train.steps=100
