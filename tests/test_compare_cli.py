@@ -158,6 +158,8 @@ def test_a_changed_setting_is_not_mixed_into_an_old_comparison(finished) -> None
     (["--task", "listops", "--patterns", "full,window=3"], "window=3"),
     (["--task", "listops", "--set", "train.stpes=3"], "train.steps"),
     (["--task", "listops", "--seeds", "0"], "--seeds"),
+    (["--task", "listops,needles", "--seeds", "listops=1"], "no seed count for needles"),
+    (["--task", "listops", "--seeds", "listops=1,needles=2"], "'needles' is not a task of --task"),
     (["--task", "listops", "--jobs", "0"], "--jobs"),
     (["--task", "listops", "--import", "/nonexistent/patterns_file.py"], "patterns_file.py"),
 ])
@@ -168,6 +170,21 @@ def test_bad_input_is_one_line_and_exit_status_2(argv: list[str], needle: str, c
     assert code == 2
     assert len(err) == 1 and err[0].startswith("sparsegraph compare: error:") and needle in err[0]
     assert not (tmp_path / "o").exists()  # nothing was started
+
+
+def test_seeds_per_task() -> None:
+    import doctest
+
+    from sparsegraph.experiments.commands import compare as command
+    from sparsegraph.experiments.compare import CompareOptions
+
+    assert doctest.testmod(command).failed == 0
+    seeds, per = command.parse_seeds("needles=2, listops=1", ["listops", "needles"])
+    opts = CompareOptions(tasks=["listops", "needles"], entries=["full"], seeds=seeds, task_seeds=per)
+    assert opts.seeds_for("needles") == [0, 1] and opts.seeds_for("listops") == [0]
+    assert CompareOptions(tasks=["listops"], entries=["full"], seeds=[0, 1, 2]).seeds_for("listops") == [0, 1, 2]
+    with pytest.raises(ValueError, match="named twice"):
+        command.parse_seeds("listops=1,listops=2", ["listops"])
 
 
 def test_baseline_verdict() -> None:
@@ -181,6 +198,12 @@ def test_baseline_verdict() -> None:
         "Above the majority class (51.80%, test): none; not above it: bigbird.")
     assert baseline_verdict(rows[:1], 0.2) == "Above the majority class (20.00%, test): full."
     assert baseline_verdict(rows, None) == "" and baseline_verdict(rows[2:], 0.5) == ""
+    # with the test size: a lead within 2 binomial standard errors is not "above"
+    chance = [{"label": "window_only", "test_score": 0.2637}, {"label": "full", "test_score": 0.7383}]
+    assert baseline_verdict(chance, 0.2559, test_count=512) == (
+        "Above the majority class (25.59%, test) by more than 2 standard errors of 512 examples, "
+        "3.86 points: full; not above it: window_only.")
+    assert baseline_verdict(chance, 0.2559) == "Above the majority class (25.59%, test): window_only, full."
 
 
 def test_coinciding_points_get_stacked_labels() -> None:

@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one pattern name or spec, taken whole; repeatable")
     parser.add_argument("--preset", default="cpu", metavar="PRESET",
                         help="lra (the paper/repo settings) or cpu (minutes on 2 cores); default cpu")
-    parser.add_argument("--seeds", type=int, default=1, metavar="S",
-                        help="train seeds 0..S-1 of every pattern (default 1)")
+    parser.add_argument("--seeds", default="1", metavar="S|TASK=S,...",
+                        help="train seeds 0..S-1 of every pattern (default 1); or per task, "
+                             "e.g. needles=2,listops=1 (every task of --task named once)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a task setting: data.n_train=2000, model.d_model=64, "
                              "train.steps=100, optim.lr=1e-3, pretrain.steps=200 "
@@ -92,6 +93,42 @@ def _command_line(args: argparse.Namespace) -> str:
     return "sparsegraph " + shlex.join(words)
 
 
+def parse_seeds(text: str, tasks: list[str]) -> tuple[list[int], dict[str, list[int]]]:
+    """``--seeds``: ``"S"`` (seeds ``0..S-1`` for every task) or ``"TASK=S,..."`` naming every
+    task of ``tasks`` once. Returns the default seeds and the per-task ones.
+
+    >>> parse_seeds("2", ["listops"])
+    ([0, 1], {})
+    >>> parse_seeds("needles=2,listops=1", ["needles", "listops"])
+    ([0, 1], {'needles': [0, 1], 'listops': [0]})
+    """
+    def count(word: str, where: str) -> int:
+        try:
+            n = int(word)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"--seeds {text!r}: {where}{word!r} is not an int >= 1")
+        return n
+
+    if "=" not in text:
+        return list(range(count(text.strip(), ""))), {}
+    per: dict[str, list[int]] = {}
+    for piece in text.split(","):
+        task, _, n = piece.partition("=")
+        task = task.strip()
+        if task not in tasks:
+            raise ValueError(f"--seeds {text!r}: {task!r} is not a task of --task ({','.join(tasks)})")
+        if task in per:
+            raise ValueError(f"--seeds {text!r}: {task!r} is named twice")
+        per[task] = list(range(count(n.strip(), f"{task}=")))
+    missing = [t for t in tasks if t not in per]
+    if missing:
+        raise ValueError(f"--seeds {text!r}: no seed count for {', '.join(missing)}; name every "
+                         f"task (TASK=S,...) or give one count for all")
+    return max(per.values(), key=len), per
+
+
 def run(args: argparse.Namespace) -> int:
     from sparsegraph.experiments.compare import CompareOptions, charlm, run_compare, split_patterns
     from sparsegraph.experiments.compare.specs import check_entries
@@ -108,8 +145,7 @@ def run(args: argparse.Namespace) -> int:
                          "causal, the classification tasks' need not be)")
     if args.preset not in PRESETS:
         raise ValueError(f"--preset {args.preset!r}: unknown preset; expected one of {', '.join(PRESETS)}")
-    if args.seeds < 1:
-        raise ValueError(f"--seeds {args.seeds}: expected an int >= 1")
+    seeds, task_seeds = parse_seeds(args.seeds, tasks)
     if args.threads < 0:
         raise ValueError(f"--threads {args.threads}: expected an int >= 0 (0 = torch's default)")
     if args.jobs < 1:
@@ -132,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             get_recipe(t, args.preset, args.overrides)
         check_entries(entries)
     opts = CompareOptions(
-        tasks=tasks, entries=entries, preset=args.preset, seeds=list(range(args.seeds)),
+        tasks=tasks, entries=entries, preset=args.preset, seeds=seeds, task_seeds=task_seeds,
         overrides=list(args.overrides), out=args.out, data_dir=args.data_dir,
         cache_dir=args.cache_dir, backend=args.backend, imports=absolute_imports(args.imports),
         threads=args.threads, jobs=args.jobs, sweep=args.sweep, plots=args.plots,

@@ -94,6 +94,8 @@ class RunRecord:
     train_curve: list[list[float]] = field(default_factory=list)
     pretrain_steps: int = 0
     pretrain_mlm_loss: float | None = None
+    #: examples the test score is over (the trainer's ``count``), for the baseline's margin
+    test_count: int | None = None
 
 
 @dataclass
@@ -186,6 +188,8 @@ def read_run(run_dir: Path, *, task: str, label: str, spec: str, seed: int,
             rec.best_dev_score = float(res.best.value)
             rec.best_dev_step = res.best.step
         rec.test_score = _value(res.test_final, score)
+        count = _value(res.test_final, "count")
+        rec.test_count = None if count is None else int(count)
         rec.test_at_best_dev = _value(res.test_at_best, score)
         rec.tokens_per_s = res.tokens_per_s
         rec.peak_memory_mb = res.peak_memory_bytes / 2**20
@@ -296,7 +300,8 @@ def markdown_table(tr: TaskResults) -> str:
     if pretrain:
         lines.append("")
         lines.append(pretrain_note(tr))
-    verdict = baseline_verdict(rows, base, sc)
+    counts = [r.test_count for r in tr.runs if r.status == "done" and r.test_count]
+    verdict = baseline_verdict(rows, base, sc, test_count=min(counts) if counts else None)
     if verdict:
         lines.append("")
         lines.append(verdict)
@@ -357,19 +362,31 @@ def correlation_lines(tr: TaskResults) -> list[str]:
 
 
 def baseline_verdict(rows: list[dict[str, Any]], base: float | None,
-                     score: Score = SCORES["accuracy"]) -> str:
+                     score: Score = SCORES["accuracy"], *, test_count: int | None = None) -> str:
     """One line saying which patterns' mean test score beat the baseline and which did not (so a
-    run at chance level cannot pass for a result); empty without a baseline or scores."""
+    run at chance level cannot pass for a result); empty without a baseline or scores.
+
+    With ``test_count`` (examples in the test split) an accuracy must beat the majority class by
+    more than two binomial standard errors, ``2 sqrt(p (1 - p) / n)``: a model that predicts the
+    majority class on ``n`` fresh examples lands within that of ``p`` about 95% of the time, so a
+    smaller lead is not evidence of learning.
+    """
     if base is None:
         return ""
+    margin = 0.0
+    if test_count and score.percent and score.higher_is_better:
+        margin = 2 * math.sqrt(base * (1 - base) / test_count)
     done = [r for r in rows if r["test_score"] is not None]
-    above = [r["label"] for r in done if score.beats(r["test_score"], base)]
-    below = [r["label"] for r in done if not score.beats(r["test_score"], base)]
+    above = [r["label"] for r in done if score.beats(r["test_score"], base + margin)]
+    below = [r["label"] for r in done if not score.beats(r["test_score"], base + margin)]
     if not above and not below:
         return ""
     unit = "%" if score.percent else " bits"
     word = "above" if score.higher_is_better else "below"
-    parts = [f"{word} the {score.baseline} ({score.format(base)}{unit}, test): {', '.join(above) or 'none'}"]
+    by = (f" by more than 2 standard errors of {test_count} examples, {score.format(margin)} points"
+          if margin else "")
+    parts = [f"{word} the {score.baseline} ({score.format(base)}{unit}, test){by}: "
+             f"{', '.join(above) or 'none'}"]
     if below:
         parts.append(f"not {word} it: {', '.join(below)}")
     text = "; ".join(parts)

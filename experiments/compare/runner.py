@@ -61,6 +61,8 @@ class CompareOptions:
     entries: list[str]
     preset: str = "cpu"
     seeds: list[int] = field(default_factory=lambda: [0])
+    #: seeds of a task when it differs from ``seeds`` (``--seeds needles=2,listops=1``)
+    task_seeds: dict[str, list[int]] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     out: Path | None = None
     data_dir: str = ""
@@ -72,6 +74,10 @@ class CompareOptions:
     sweep: bool = True
     plots: bool = True
     command: str = ""
+
+    def seeds_for(self, task: str) -> list[int]:
+        """The seeds ``task`` is trained with."""
+        return self.task_seeds.get(task, self.seeds)
 
 
 def default_out_dir(tasks: Sequence[str], now: float | None = None) -> Path:
@@ -138,11 +144,11 @@ def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
         routing = graphmod.routing_problem(needed, pooling=m.pooling, global_tokens=g,
                                            layers=m.n_layers)
         log(f"{task}: pattern {c.label} = {c.spec!r}; measuring its layer-0 graph at n={length} "
-            f"for seed(s) {', '.join(map(str, opts.seeds))}"
+            f"for seed(s) {', '.join(map(str, opts.seeds_for(task)))}"
             + (f", and whether its {m.n_layers} layers route each test example's answer to the "
                "readout" if routing is not None else ""))
         graphs[c.label] = graphmod.measure_pattern(
-            c.spec, length, heads=m.n_heads, seeds=opts.seeds, global_tokens=g,
+            c.spec, length, heads=m.n_heads, seeds=opts.seeds_for(task), global_tokens=g,
             routing=routing).to_dict()
     return _Prepared(task, cfg.to_dict(), cfg, length, data.seq_len, baseline, data.summary(),
                      choices, graphs, cfg.train.steps, m.d_model, m.n_heads, m.block_size,
@@ -171,10 +177,11 @@ def _prepare_charlm(opts: CompareOptions, log: _Log) -> _Prepared:
         choices.append(PatternChoice(label=entry, spec=spec))
     graphs: dict[str, dict[str, Any]] = {}
     for c in choices:
-        for seed in opts.seeds:
+        for seed in opts.seeds_for(charlm.TASK):
             charlm.check_causal(c.spec, length, heads=m.n_heads, layers=m.n_layers, seed=seed)
         log(f"{charlm.TASK}: pattern {c.label} = {c.spec!r}; measuring its layer-0 graph at n={length}")
-        graphs[c.label] = graphmod.measure_pattern(c.spec, length, heads=m.n_heads, seeds=opts.seeds,
+        graphs[c.label] = graphmod.measure_pattern(c.spec, length, heads=m.n_heads,
+                                                   seeds=opts.seeds_for(charlm.TASK),
                                                    global_tokens=0).to_dict()
     return _Prepared(charlm.TASK, cfgmod.to_dict(cfg), None, length, n,
                      {"val": bits, "test": bits}, data.summary(), choices, graphs, cfg.train.steps,
@@ -296,7 +303,7 @@ def _train_all(prepared: list[_Prepared], opts: CompareOptions, out: Path, log: 
     """Train every unfinished (task, pattern, seed), ``opts.jobs`` processes at a time; each
     run is recorded in ``invocation`` as it starts."""
     combos: list[tuple[_Prepared, PatternChoice, int]] = [
-        (p, c, s) for p in prepared for s in opts.seeds for c in p.choices]
+        (p, c, s) for p in prepared for s in opts.seeds_for(p.name) for c in p.choices]
     threads = run_threads(opts.threads, opts.jobs)
     pending: list[_Job] = []
     for i, (p, c, seed) in enumerate(combos, 1):
@@ -404,8 +411,12 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
         raise ValueError("no task given: --task listops (or several: --task listops,pathfinder)")
     if len(set(opts.tasks)) != len(opts.tasks):
         raise ValueError(f"--task lists a task twice: {','.join(opts.tasks)}")
-    if not opts.seeds:
+    if not opts.seeds or any(not opts.seeds_for(t) for t in opts.tasks):
         raise ValueError("no seeds: --seeds must be >= 1")
+    stray = sorted(set(opts.task_seeds) - set(opts.tasks))
+    if stray:
+        raise ValueError(f"--seeds names {', '.join(stray)}, which --task does not list "
+                         f"({','.join(opts.tasks)})")
     out = opts.out if opts.out is not None else default_out_dir(opts.tasks)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
@@ -422,7 +433,7 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
     tasks_out = []
     for p in prepared:
         runs = []
-        for seed in opts.seeds:
+        for seed in opts.seeds_for(p.name):
             for c in p.choices:
                 runs.append(resmod.read_run(_run_dir(out, p.name, c.label, seed), task=p.name,
                                             label=c.label, spec=c.spec, seed=seed, score=p.score))
@@ -432,7 +443,8 @@ def run_compare(opts: CompareOptions, *, stream: TextIO | None = None) -> int:
             patterns=[{"label": c.label, **p.graphs[c.label]} for c in p.choices],
             runs=runs, sweep=sweeps[p.name]))
     invocation.record()  # one that trained nothing still wrote these tables
-    report = resmod.write_all(out, tasks_out, command=opts.command, seeds=opts.seeds,
+    every_seed = sorted({s for t in opts.tasks for s in opts.seeds_for(t)})
+    report = resmod.write_all(out, tasks_out, command=opts.command, seeds=every_seed,
                               invocations=invocation.entries)
     if opts.plots:
         from sparsegraph.experiments.compare import plots
