@@ -425,8 +425,12 @@ def test_group_by_length_applies_to_training_batches_only() -> None:
     lengths = data["train"].lengths
     train = [b["index"].numpy() for b in data.batches("train", 16, seed=1)]
     assert sum(len(set(lengths[b].tolist())) > 1 for b in train) <= 1
-    plain = [b["index"].numpy() for b in data.batches("val", 16, seed=1, shuffle=False)]
-    assert np.concatenate(plain).tolist() == list(range(64))
+    # evaluation: every example once, longest first (stable), so batches hold similar lengths
+    ordered = np.concatenate([b["index"].numpy() for b in data.batches("val", 16, seed=1, shuffle=False)])
+    assert sorted(ordered.tolist()) == list(range(64))
+    assert (np.diff(data["val"].lengths[ordered]) <= 0).all()
+    plain = datasets.load_task("needles", length=256, n_train=8, n_val=64, n_test=8)
+    assert np.concatenate([b["index"].numpy() for b in plain.batches("val", 16, shuffle=False)]).tolist() == list(range(64))
     with pytest.raises(ValueError, match="group_by_length='yes'"):
         datasets.load_task("needles", length=64, n_train=8, n_val=8, n_test=8, group_by_length="yes")
     with pytest.raises(ValueError, match="group_by_length=True: the training batches are drawn fresh"):

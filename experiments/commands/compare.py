@@ -26,7 +26,7 @@ resume: run again with the same --out; finished (pattern, seed) runs are not ret
 interrupted run continues from its last checkpoint.
 
 examples:
-  sparsegraph compare --task needles --patterns full,bigbird,longformer,window_only,erdos_renyi_blocks --preset cpu --seeds 2 --jobs 2
+  sparsegraph compare --task needles,listops --patterns full,bigbird,longformer,window_only,erdos_renyi_blocks --preset cpu --seeds needles=2,listops=1 --jobs 2
   sparsegraph compare --task listops --patterns full,bigbird,longformer,window,watts_strogatz --preset cpu --seeds 3
   sparsegraph compare --task listops,pathfinder --patterns full,bigbird,longformer --preset cpu
   sparsegraph compare --task listops --pattern "sliding_window:window=33|global_itc:indices=[0]" --pattern full --set train.steps=100

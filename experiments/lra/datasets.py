@@ -129,8 +129,8 @@ class TaskData:
         info: where the data came from: source, cache hit, manifest, generator config.
         fresh: the endless train stream of ``load_task(..., fresh=True)``, or ``None``; when set,
             ``batches("train", ...)`` draws from it.
-        group_by_length: the shuffled training batches group examples of similar length (see
-            :func:`batch_indices`); evaluation batches are never regrouped.
+        group_by_length: batches group examples of similar length (see :func:`batch_indices`):
+            the shuffled training batches, and evaluation batches (longest first).
     """
 
     name: str
@@ -173,7 +173,7 @@ class TaskData:
                                       as_torch=as_torch)
         return batches(self[split], batch_size, seed=seed, epoch=epoch, start_step=start_step,
                        shuffle=shuffle, drop_last=drop_last, as_torch=as_torch,
-                       group_by_length=self.group_by_length and split == "train")
+                       group_by_length=self.group_by_length)
 
     def steps_per_epoch(self, split: str, batch_size: int, drop_last: bool = False) -> int:
         """Batches of an epoch over ``split`` (fresh training data has no end: an error)."""
@@ -224,6 +224,8 @@ def batch_indices(n: int, batch_size: int, *, seed: int = 0, epoch: int = 0,
     example still appears once per epoch, and a batch holds examples of similar length, so a
     model that skips the positions every example of its batch pads (the classifiers do) runs
     short batches at a short length. The fairseq/Hugging Face "group by length" scheme.
+    Without ``shuffle`` (evaluation) ``lengths`` orders the examples longest first (stable): the
+    same examples and the same means, in batches of similar length.
     """
     batch_size = _check_nonneg_int("batch_size", batch_size, 1)
     seed = _check_nonneg_int("seed", seed)
@@ -239,6 +241,8 @@ def batch_indices(n: int, batch_size: int, *, seed: int = 0, epoch: int = 0,
         order = np.random.default_rng(np.random.SeedSequence([seed, epoch])).permutation(n)
         if lengths is not None:
             order = _grouped_by_length(order, np.asarray(lengths), batch_size, seed, epoch)
+    elif lengths is not None:  # evaluation: longest first, so each batch is cut to similar lengths
+        order = np.argsort(-np.asarray(lengths), kind="stable")
     else:
         order = np.arange(n)
     for step in range(start_step, total):
