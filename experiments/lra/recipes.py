@@ -416,12 +416,12 @@ def _cpu(task: str) -> Recipe:
     if task == "listops":
         return Recipe(
             task, "cpu",
-            data={"n_train": 8_000, "n_val": 500, "n_test": 1_000, "min_length": 511,
+            data={"n_train": 8_000, "n_val": 200, "n_test": 500, "min_length": 511,
                   "max_length": 1023, "short_fraction": 0.75, "short_min_length": 10,
                   "short_max_length": 64, "group_by_length": True},
             model=ModelShape(n_layers=2, d_model=64, n_heads=4, d_ff=128, dropout=0.0,
                              position="rotary", pooling="cls", block_size=32),
-            train=TrainConfig(steps=400, batch_size=16, eval_every=200, eval_batches=0,
+            train=TrainConfig(steps=300, batch_size=16, eval_every=150, eval_batches=0,
                               eval_batch_size=250, log_every=10),
             optim=OptimConfig(lr=2e-3, betas=LRA_BETAS, eps=LRA_EPS, weight_decay=0.01,
                               schedule="cosine", warmup_steps=20),
@@ -438,9 +438,13 @@ def _cpu(task: str) -> Recipe:
                                        "spread initial attention; rotary positions carry the "
                                        "learned offset to the long trees",
                 "data.group_by_length": "the short examples fill whole batches, run at their own "
-                                        "length on the same graph: 400 steps cost about 1.5 minutes",
+                                        "length on the same graph: 300 steps cost about a minute",
                 "train.steps": "measured (test accuracy, full / BigBird): 400 steps 32.9% / 32.5%, "
-                               "800 steps 31.9% / 31.1% (docs/results.md)",
+                               "800 steps 31.9% / 31.1%; 300 so that make demo fits its 20 "
+                               "minutes (docs/results.md)",
+                "data.n_test": "500: a forward pass over a 1,000-token tree costs about 25 ms, so "
+                               "evaluation took 40 of a run's 100 seconds with 500 / 1,000; at 500 "
+                               "test trees the majority rate's standard error is 1.6 points",
                 "model.block_size": "32: BigBird's 8 blocks per row leave half of a 1,024-token "
                                     "layout out (density 0.49)",
                 "model.position": "measured: with rotary positions the CLS token finds the root "
@@ -454,9 +458,9 @@ def _cpu(task: str) -> Recipe:
                 "*": "sized to a few minutes per run on a 2-core CPU",
             },
             notes=("lengths 512-1022 instead of 501-1999, and 75% of the training trees 11-63 "
-                   "tokens long; 8k/500/1k examples instead of 96k/2k/2k",
+                   "tokens long; 8k/200/500 examples instead of 96k/2k/2k",
                    "2 layers of width 64 instead of 4 of 512; rotary instead of learned "
-                   "positions; 400 steps of 16 instead of 5000 of 32; cosine decay instead of rsqrt"),
+                   "positions; 300 steps of 16 instead of 5000 of 32; cosine decay instead of rsqrt"),
         )
     if task == "pathfinder":
         return Recipe(
@@ -537,7 +541,7 @@ def _needles(preset: str) -> Recipe:
     return Recipe(
         "needles", "cpu",
         data={"length": 1024, "values": 4, "fillers": 1, "short_fraction": 0.5,
-              "short_length": 128, "n_train": 8_000, "n_val": 256, "n_test": 512,
+              "short_length": 128, "n_train": 8_000, "n_val": 128, "n_test": 512,
               "group_by_length": True},
         model=ModelShape(n_layers=2, d_model=64, n_heads=4, d_ff=128, dropout=0.0,
                          position="rotary", pooling="cls", block_size=32),
