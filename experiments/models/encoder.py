@@ -238,14 +238,6 @@ class Encoder(nn.Module):
         """
         c = self.config
         padding_mask = self.check_inputs(input_ids, padding_mask).to(input_ids.device)
-        # the graph is always the one for the input length L: skipping padding only shortens the run
-        n_graph = self.padded_length(input_ids.shape[1])
-        if skip_padding:
-            used = int(torch.nonzero(~padding_mask.all(dim=0)).max()) + 1  # check_inputs: >= 1 real token
-            if self.padded_length(used) < n_graph:
-                input_ids, padding_mask = input_ids[:, :used], padding_mask[:, :used]
-                if token_type_ids is not None:
-                    token_type_ids = token_type_ids[:, :used]
         if token_type_ids is not None:
             if self.token_type is None:
                 raise ValueError("token_type_ids were given but ModelConfig.type_vocab_size is 0")
@@ -259,6 +251,14 @@ class Encoder(nn.Module):
                 raise ValueError(
                     f"token_type_ids must lie in [0, type_vocab_size={c.type_vocab_size}), got values in [{lo}, {hi}]"
                 )
+        # the graph is always the one for the input length L: skipping padding only shortens the run
+        n_graph = self.padded_length(input_ids.shape[1])
+        if skip_padding:
+            used = int(torch.nonzero(~padding_mask.all(dim=0)).max()) + 1  # check_inputs: >= 1 real token
+            if self.padded_length(used) < n_graph:
+                input_ids, padding_mask = input_ids[:, :used], padding_mask[:, :used]
+                if token_type_ids is not None:
+                    token_type_ids = token_type_ids[:, :used]
         bsz, length = input_ids.shape
         dev = input_ids.device
         cls = int(c.cls_token)
