@@ -129,8 +129,8 @@ class TaskData:
         info: where the data came from: source, cache hit, manifest, generator config.
         fresh: the endless train stream of ``load_task(..., fresh=True)``, or ``None``; when set,
             ``batches("train", ...)`` draws from it.
-        group_by_length: batches group examples of similar length (see :func:`batch_indices`):
-            the shuffled training batches, and evaluation batches (longest first).
+        group_by_length: every split's batches group examples of similar length (see
+            :func:`batch_indices`): shuffled batches by windows, unshuffled ones longest first.
     """
 
     name: str
