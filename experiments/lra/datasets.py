@@ -386,16 +386,7 @@ def _load_listops(data_dir: Any, cache_dir: Any, workers: int | None, progress: 
                     fresh, split_generator(listops.generate_example), final, seed=cfg.seed,
                     width=cfg.max_length, dtype=np.uint8, fields=_LISTOPS_RAMPS)
             cfg = dataclasses.replace(cfg, n_train=0)
-        stats: dict[str, Any] = {}
-
-        def build() -> dict[str, dict[str, np.ndarray]]:
-            splits, gen_info = listops.generate_listops(cfg, workers=workers, progress=progress)
-            stats.update(gen_info)
-            return splits
-
-        arrays, manifest, hit = _cache.cached(
-            "listops", listops.GENERATOR_VERSION, cfg.to_dict(), build, cache_dir=cache_dir,
-            use_cache=use_cache, extra_manifest=lambda: {"seed": cfg.seed, "stats": stats})
+        arrays, manifest, hit = _generated_listops(cfg, cache_dir, workers, progress, use_cache)
         info = {"source": "generated", "cache_hit": hit, "manifest": manifest,
                 "config": cfg.to_dict()}
         if fresh is not None:
@@ -407,6 +398,22 @@ def _load_listops(data_dir: Any, cache_dir: Any, workers: int | None, progress: 
                                  fields=_LISTOPS_RAMPS)
     return TaskData("listops", _splits(arrays), listops.VOCAB_SIZE, 10, listops.PAD_ID,
                     False, info)
+
+
+def _generated_listops(cfg: Any, cache_dir: Any, workers: int | None, progress: bool,
+                       use_cache: bool) -> tuple[dict[str, dict[str, np.ndarray]], Any, bool]:
+    """The splits of ``cfg`` from the cache, generated (and cached) on a miss: ``(arrays,
+    manifest, cache_hit)``; the manifest records the seed and the generator's statistics."""
+    stats: dict[str, Any] = {}
+
+    def build() -> dict[str, dict[str, np.ndarray]]:
+        splits, gen_info = listops.generate_listops(cfg, workers=workers, progress=progress)
+        stats.update(gen_info)
+        return splits
+
+    return _cache.cached("listops", listops.GENERATOR_VERSION, cfg.to_dict(), build,
+                         cache_dir=cache_dir, use_cache=use_cache,
+                         extra_manifest=lambda: {"seed": cfg.seed, "stats": stats})
 
 
 def _listops_short_options(params: dict[str, Any]) -> dict[str, Any] | None:
@@ -438,20 +445,9 @@ def _listops_with_short(cfg: Any, short: dict[str, Any], cache_dir: Any, workers
     short_cfg = dataclasses.replace(cfg, n_train=n_short, n_val=0, n_test=0,
                                     min_length=short["short_min_length"],
                                     max_length=short["short_max_length"])
-    parts = []
-    for c in (long_cfg, short_cfg):
-        stats: dict[str, Any] = {}
-
-        def build(c: Any = c, stats: dict[str, Any] = stats) -> dict[str, dict[str, np.ndarray]]:
-            splits, gen_info = listops.generate_listops(c, workers=workers, progress=progress)
-            stats.update(gen_info)
-            return splits
-
-        arrays, manifest, hit = _cache.cached(
-            "listops", listops.GENERATOR_VERSION, c.to_dict(), build, cache_dir=cache_dir,
-            use_cache=use_cache, extra_manifest=lambda c=c, stats=stats: {"seed": c.seed, "stats": stats})
-        parts.append((arrays, manifest, hit))
-    (arrays, manifest, hit), (short_arrays, short_manifest, short_hit) = parts
+    arrays, manifest, hit = _generated_listops(long_cfg, cache_dir, workers, progress, use_cache)
+    short_arrays, short_manifest, short_hit = _generated_listops(short_cfg, cache_dir, workers,
+                                                                 progress, use_cache)
     train, extra = arrays["train"], short_arrays["train"]
     width = train["tokens"].shape[1]
     pad = width - extra["tokens"].shape[1]
