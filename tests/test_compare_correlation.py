@@ -53,3 +53,26 @@ def test_the_table_prints_the_correlations_with_enough_patterns_and_seeds() -> N
     assert "| density | +1.00 [" in text and "density predicts accuracy" in text
     one_seed = TaskResults(**{**tr.__dict__, "runs": [r for r in runs if r.seed == 0]})
     assert "not computed (5 pattern(s), 1 seed(s)" in markdown_table(one_seed)
+
+
+def test_accuracy_plot_says_why_a_metric_panel_is_empty() -> None:
+    """A task without known answer positions (ListOps) has no routable column: its panel says
+    so instead of drawing bare axes; the panels with data have points and no such note."""
+    from sparsegraph.experiments.compare import plots
+
+    labels = list("ab")
+    patterns = [{"label": p, "spec": p, "metrics": {}, "metrics_std": {},
+                 "per_seed": {"0": {"density": 0.1 * (i + 1)}}} for i, p in enumerate(labels)]
+    runs = [RunRecord(task="listops", label=p, spec=p, seed=0, status="done", test_score=0.3 + 0.1 * i)
+            for i, p in enumerate(labels)]
+    tr = TaskResults(task="listops", preset="cpu", config={}, length=64, seq_len=63, data="",
+                     baseline={"test": 0.25}, patterns=patterns, runs=runs)
+    fig = plots.accuracy_vs_graph([tr])
+    try:
+        by_title = {ax.get_xlabel(): ax for ax in fig.axes}
+        notes = {t: [x.get_text() for x in ax.texts] for t, ax in by_title.items()}
+        assert notes["routable"] == ["routable:\nnot defined for listops"]
+        assert by_title["density"].lines and not any("not defined" in n for n in notes["density"])
+    finally:
+        import matplotlib.pyplot as plt
+        plt.close(fig)

@@ -132,6 +132,25 @@ def test_val_and_test_are_unchanged_by_fresh(cache: Path, name: str, params: dic
     assert "drawn fresh every step" in fresh.summary()
 
 
+@pytest.mark.parametrize("name, params", [
+    ("listops", SMALL_LISTOPS),
+    ("needles", dict(n_train=0, n_val=2, n_test=2, length=64, short_length=16,
+                     short_fraction=0.5)),
+    ("pathfinder", dict(n_train=0, n_val=2, n_test=2, contour_length=6)),
+])
+def test_fresh_lengths_count_the_tokens_other_than_padding(cache: Path, name: str,
+                                                           params: dict) -> None:
+    """What the fixed splits record as ``lengths``: needles' short examples are padded inside
+    their row, so their length is ``short_length``, not the row's width."""
+    task = load_task(name, cache_dir=cache, progress=False, fresh=True, fresh_workers=0, **params)
+    b = task.fresh.arrays(3, 16, seed=1)
+    expected = (np.full(16, task.seq_len) if task.pad_id is None
+                else (b["tokens"] != task.pad_id).sum(axis=1))
+    assert np.array_equal(b["lengths"], expected)
+    if name == "needles":
+        assert set(b["lengths"].tolist()) == {16, 64}  # short and full examples both drawn
+
+
 def test_fresh_rows_never_repeat_a_val_or_test_row() -> None:
     """recall with 8 possible examples: val/test hold some, and fresh rows redraw instead."""
     tiny = dict(length=6, pairs=1, keys=2, values=2, fillers=1)

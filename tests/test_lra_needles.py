@@ -73,7 +73,7 @@ def test_one_needle_alone_predicts_no_better_than_the_majority_class() -> None:
 
 def test_load_task_needles() -> None:
     task = load_task("needles", length=96, values=3, n_train=20, n_val=6, n_test=8, seed=2)
-    assert task.num_classes == 5 and task.vocab_size == 1 + 6 + 16
+    assert task.num_classes == 5 and task.vocab_size == 1 + 6 + 1  # one filler id by default
     assert task["test"].needed.shape == (8, 2)
     assert task.seq_len == 96 and task.pad_id == 0
     again = load_task("needles", length=96, values=3, n_train=20, n_val=6, n_test=8, seed=2)

@@ -277,3 +277,40 @@ def test_a_rerun_is_recorded_but_named_only_if_it_trained(run, tmp_path: Path) -
     assert entries[0] == first and entries[1]["runs"] == [] and len(entries) == 2
     header = mr.render(again).splitlines()[0]
     assert f"made at commit `{first['commit']}`" in header and "--no-plots" not in header
+
+
+def test_calibration_cnn_runs_render_as_one_table(tmp_path: Path, one_thread) -> None:
+    """``pathfinder_cnn --out DIR/NAME`` records; the block of ``DIR`` has a row per run (by
+    name) with what the record holds, and each run's command and commit."""
+    from sparsegraph.experiments.measure import pathfinder_cnn as pc
+
+    common = ["--n-train", "32", "--n-val", "8", "--steps", "4", "--eval-every", "2",
+              "--batch", "8", "--channels", "2", "--distractors", "0",
+              "--cache-dir", str(tmp_path / "cache")]
+    assert pc.main([*common, "--out", str(tmp_path / "runs" / "b-fresh"), "--fresh"]) == 0
+    assert pc.main([*common, "--out", str(tmp_path / "runs" / "a-fixed")]) == 0
+    records = mr.cnn_runs(tmp_path / "runs")
+    assert [name for name, _r in records] == ["a-fixed", "b-fresh"]
+    fixed, fresh = (r for _n, r in records)
+    assert fixed.data == "32 fixed images" and fresh.data == "fresh images every step"
+    assert fixed.steps == 4 and [s for s, _a in fixed.evals] == [2, 4]
+    assert fixed.commit == source_state().commit and fixed.test_count == 1000
+    assert fixed.command.endswith(shlex.join([*common, "--out", str(tmp_path / "runs" / "a-fixed")]))
+    block = mr.render(tmp_path / "runs")
+    rows = [line for line in block.splitlines() if line.startswith("| a-fixed") or line.startswith("| b-fresh")]
+    assert len(rows) == 2
+    assert f"| {100 * fixed.test:.1f} of 1,000 ({100 * fixed.majority_test:.1f}) |" in rows[0]
+    assert " / ".join(f"{100 * a:.1f}" for _s, a in fixed.evals) in rows[0]
+    assert f"`{fixed.command}` at commit `{fixed.commit}`" in block
+    # a record read back is the record written; a foreign file is refused by name
+    assert pc.CnnRun.read(tmp_path / "runs" / "a-fixed") == fixed
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / pc.RUN_FILE).write_text('{"x": 1}')
+    with pytest.raises(ValueError, match="expected the fields"):
+        pc.CnnRun.read(tmp_path / "bad")
+    # a run that could not say which code made it is not rendered
+    (tmp_path / "nocommit").mkdir()
+    from dataclasses import replace
+    replace(fixed, commit="", commit_note="not a checkout").write(tmp_path / "nocommit" / "x")
+    with pytest.raises(ValueError, match="recorded no git commit \\(not a checkout\\)"):
+        mr.render(tmp_path / "nocommit")

@@ -17,7 +17,7 @@ def test_pathfinder_cnn_cli_runs(tmp_path, capsys, one_thread) -> None:
                     "--batch", "8", "--channels", "4", "--distractors", "0",
                     "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "train 64 images" in out and "0 distractor snakes" in out
+    assert "train 64 fixed images" in out and "0 distractor snakes" in out
     assert "receptive field 32 px" in out
     progress = [line for line in out.splitlines() if line.startswith("step ")]
     assert [line.split()[1] for line in progress] == ["2", "4"]
@@ -55,9 +55,11 @@ def test_bad_input_is_rejected() -> None:
         pc.Standardise(0.0, -1.0)
     x, y = torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
     with pytest.raises(ValueError, match="steps=0"):
-        pc.train(pc.cnn(2), x, y, steps=0)
+        pc.train(pc.cnn(2), pc.epoch_batches(x, y, 2), steps=0)
     with pytest.raises(ValueError, match="len"):
-        pc.train(pc.cnn(2), x, y[:3], steps=1)
+        pc.epoch_batches(x, y[:3], 2)
+    with pytest.raises(ValueError, match="batch=5"):
+        pc.epoch_batches(x, y, 5)
 
 
 def _entropy(y: torch.Tensor) -> float:
@@ -94,7 +96,7 @@ def test_training_loss_leaves_ln2(one_thread) -> None:
         with torch.no_grad():
             logits = net(xs)  # train mode, as the first steps see it
         spread = (logits[:, 1] - logits[:, 0]).std().item()
-        hist = pc.train(net, xs, y, steps=120, batch=32, seed=0)
+        hist = pc.train(net, pc.epoch_batches(xs, y, 32, seed=0), steps=120)
         late = float(np.mean(hist.losses[-20:]))
         if blind:
             assert spread < 1e-4 and late > floor - 0.05, (spread, late, floor)
@@ -102,3 +104,59 @@ def test_training_loss_leaves_ln2(one_thread) -> None:
             assert spread > 1e-2, spread
             assert late < threshold, (late, threshold)
             assert late < floor - 0.2, (late, floor)
+
+
+def test_epoch_batches_cover_each_epoch_once() -> None:
+    x = torch.arange(10, dtype=torch.float32).view(10, 1, 1, 1)
+    y = torch.arange(10)
+    it = pc.epoch_batches(x, y, 3, seed=4)
+    epoch1 = [next(it) for _ in range(3)]  # 3 batches of 3, the 10th image dropped
+    seen = torch.cat([b[1] for b in epoch1])
+    assert len(set(seen.tolist())) == 9
+    assert all(torch.equal(bx.view(-1).long(), by) for bx, by in epoch1)
+    again = pc.epoch_batches(x, y, 3, seed=4)
+    assert all(torch.equal(next(again)[1], b[1]) for b in epoch1)  # a function of the seed
+    epoch2 = torch.cat([next(it)[1] for _ in range(3)])
+    assert not torch.equal(epoch2, seen)  # a new permutation each epoch
+
+
+def test_fresh_batches_are_the_stream_as_images(tmp_path) -> None:
+    from sparsegraph.experiments.lra import load_task
+
+    task = load_task("pathfinder", difficulty="easy", n_train=4, n_val=2, n_test=2,
+                     num_distractor_snakes=0, fresh=True, fresh_workers=0, cache_dir=tmp_path,
+                     progress=False, workers=1)
+    it = pc.fresh_batches(task.fresh, 3, seed=1)
+    xb, yb = next(it)
+    assert xb.shape == (3, 1, 32, 32) and xb.dtype == torch.float32 and yb.shape == (3,)
+    ref = task.fresh.arrays(0, 3, 1)
+    assert torch.equal(xb.view(3, -1), torch.from_numpy(ref["tokens"].astype(np.float32)))
+    assert torch.equal(yb, torch.from_numpy(ref["labels"]))
+    xb2, _ = next(it)
+    assert not torch.equal(xb, xb2)  # step 1 draws new images
+
+
+def test_cli_fresh_with_a_curriculum(tmp_path, capsys, one_thread) -> None:
+    assert pc.main(["--n-val", "16", "--steps", "4", "--eval-every", "2", "--batch", "4",
+                    "--channels", "4", "--distractors", "2", "--fresh",
+                    "--curriculum-steps", "2", "--start-distractors", "0",
+                    "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "train on fresh images every step, distractor snakes 0 at step 0 rising to 2 at step 2" in out
+    progress = [line for line in out.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in progress] == ["2", "4"]
+    assert progress[0].endswith("(distractors 2)")
+    assert "final test " in out and "of 1000" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--curriculum-steps", "10"], "--curriculum-steps 10 needs --fresh"),
+    (["--fresh", "--curriculum-steps", "-1"], "--curriculum-steps must be >= 0, got -1"),
+    (["--fresh", "--curriculum-steps", "5", "--start-distractors", "-2"],
+     "--start-distractors must be >= 0, got -2"),
+])
+def test_cli_rejects_bad_options(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        pc.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

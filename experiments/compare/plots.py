@@ -114,13 +114,21 @@ def accuracy_vs_graph(tasks: Sequence[TaskResults]) -> plt.Figure:
         per_seed = {p["label"]: p.get("per_seed", {}) for p in tr.patterns}
         for ax, (key, title) in zip(row, keys):
             # one small point per (pattern, seed): that seed's graph against its accuracy
+            seeds = 0
             for r in tr.runs:
                 x = per_seed.get(r.label, {}).get(str(r.seed), {}).get(key)
                 if r.test_score is not None and x is not None and math.isfinite(x):
                     ax.plot([x], [k * r.test_score], ".", color=col[r.label], alpha=0.5, ms=5)
+                    seeds += 1
             points = [(s, s.get(key), k * s["test_score"]) for s in summary
                       if s.get(key) is not None and s.get("test_score") is not None
                       and not (isinstance(s.get(key), float) and not math.isfinite(s.get(key)))]
+            if not points and not seeds:
+                # e.g. routable on a task without known answer positions (ListOps): say why the
+                # panel is empty rather than draw bare axes
+                ax.text(0.5, 0.5, f"{title}:\nnot defined for {tr.task}", ha="center",
+                        va="center", transform=ax.transAxes, fontsize=8, color="grey")
+                ax.set_xticks([])
             for (s, x, y), lift in zip(points, _label_lifts([(x, y) for _s, x, y in points])):
                 err = k * s["test_score_std"] if s.get("test_score_std") else None
                 ax.errorbar([x], [y], yerr=None if err is None else [err], fmt="o",

@@ -393,7 +393,10 @@ class FreshTrain:
             row = np.full(self.width, self.pad_id or 0, dtype=self.dtype)
             row[:n] = tokens
             if not self.exclude or row_digest(row) not in self.exclude:
-                return row, int(label), n
+                # the length the fixed splits record: the tokens other than padding (an example
+                # function may pad inside its row, as needles' short examples do)
+                length = n if self.pad_id is None else int(np.count_nonzero(row != self.pad_id))
+                return row, int(label), length
         raise RuntimeError(f"{self.task}: {_MAX_REDRAWS} draws of example {index} of step {step} "
                            f"were all val/test examples; the task's distribution is too small to "
                            f"hold out val/test (make it larger, or val/test smaller)")

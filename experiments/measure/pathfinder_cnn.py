@@ -2,6 +2,7 @@
 with the right bias (local, translation-invariant), as a calibration for the transformer runs.
 
     python -m sparsegraph.experiments.measure.pathfinder_cnn --distractors 0 --steps 2000 [--seed 0]
+    python -m sparsegraph.experiments.measure.pathfinder_cnn --fresh [--curriculum-steps 2000]
 
 Defaults: 4,000 training and 500 validation images of the easy difficulty, LRA's number of
 distractor snakes (10 for easy; ``--distractors`` sets it), 16 channels, batch 32, Adam 1e-3,
@@ -20,21 +21,32 @@ two convs (10, 14), pool (16, j = 4), two convs (24, 32). So each unit of the la
 32 input pixels, the whole 32x32 image, and more than a target path of the easy difficulty
 (contour length 6, about 24 pixels end to end) - the old network's seven stride-1 convs saw 15.
 
-Training: Adam on random batches (a new permutation of the training set every epoch), the same
-generated images as ``sparsegraph compare --task pathfinder`` (the cache is shared for equal
-parameters). Prints the mean training loss and the validation accuracy every ``--eval-every``
-steps; stops after ``--steps`` or ``--minutes``. Its measurements are in docs/results.md
-("Longer runs, and a CNN for calibration").
+Training: Adam on random batches (a new permutation of the training set every epoch,
+:func:`epoch_batches`), the same generated images as ``sparsegraph compare --task pathfinder``
+(the cache is shared for equal parameters). ``--fresh`` trains on images generated fresh every
+step instead (:func:`fresh_batches`, ``load_task(..., fresh=True)``: a pure function of the data
+seed, ``--seed`` and the step), and ``--curriculum-steps N --start-distractors K`` ramps the
+distractor count from ``K`` at step 0 to the task's at step ``N``; validation and test images
+stay fixed, and the input is then standardised with the validation images' statistics.
+
+Prints the mean training loss and the validation accuracy every ``--eval-every`` steps; stops
+after ``--steps`` or ``--minutes``, then prints the test accuracy on the 1,000 fixed test images.
+Its measurements are in docs/results.md ("Longer runs, and a CNN for calibration", and
+"Pathfinder at LRA's distractor density: what each remedy does").
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
+import json
 import math
+import shlex
 import sys
 import time
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -42,8 +54,12 @@ from torch import nn
 
 from sparsegraph.experiments.lra import load_task
 from sparsegraph.experiments.lra.datasets import Split
+from sparsegraph.experiments.infra.atomic import atomic_write_bytes
+from sparsegraph.experiments.infra.source import source_state
+from sparsegraph.experiments.lra.fresh import FreshTrain
 
-__all__ = ["Standardise", "cnn", "receptive_field", "images", "History", "train", "main"]
+__all__ = ["Standardise", "cnn", "receptive_field", "images", "History", "epoch_batches",
+           "fresh_batches", "train", "CnnRun", "RUN_FILE", "main"]
 
 
 class Standardise(nn.Module):
@@ -167,6 +183,91 @@ class History:
     evals: list[tuple[int, float]] = dataclasses.field(default_factory=list)
 
 
+#: The file ``--out DIR`` writes: one run's :class:`CnnRun` as JSON.
+RUN_FILE = "cnn_run.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class CnnRun:
+    """What one run of this command measured, as ``--out DIR`` stores it (``DIR/cnn_run.json``)
+    and ``docs/make_results.py`` reads it back (:meth:`read`).
+
+    Attributes:
+        command: the command line, as typed (``python -m ...pathfinder_cnn ARGS``).
+        commit: the git commit of the code that ran (``""`` outside a git checkout; see
+            :func:`sparsegraph.experiments.infra.source.source_state`), ``dirty`` whether it had
+            uncommitted changes, ``commit_note`` why ``commit`` is empty.
+        written: when the record was written (local time, ``YYYY-MM-DD HH:MM:SS``).
+        data: how the training images were drawn: ``"N fixed images"`` or ``"fresh images every
+            step"`` with the curriculum, if any.
+        difficulty: ``easy`` / ``intermediate`` / ``hard`` (contour length 6 / 9 / 14).
+        distractors: distractor snakes of the validation and test images (and of the training
+            images once a curriculum has reached them).
+        steps, batch, lr, channels, seed, data_seed: the training settings; ``steps`` is the
+            number of updates made (fewer than asked when ``--minutes`` ran out).
+        evals: ``(step, validation accuracy)`` of every evaluation.
+        final_val, best_val, best_step: the last evaluation, and the best one (the earliest on
+            ties; a maximum over many noisy evaluations flatters).
+        test: accuracy on the fixed test images after the last step; ``test_count`` their number.
+        majority_val, majority_test: the majority-class rates of the two splits.
+        late_loss: mean training loss of the last 100 updates (or all, if fewer).
+        seconds: wall time of the training loop.
+    """
+
+    command: str
+    commit: str
+    dirty: bool
+    commit_note: str
+    written: str
+    data: str
+    difficulty: str
+    distractors: int
+    steps: int
+    batch: int
+    lr: float
+    channels: int
+    seed: int
+    data_seed: int
+    evals: tuple[tuple[int, float], ...]
+    final_val: float
+    best_val: float
+    best_step: int
+    test: float
+    test_count: int
+    majority_val: float
+    majority_test: float
+    late_loss: float
+    seconds: float
+
+    def write(self, out: str | Path) -> Path:
+        """Write ``out/cnn_run.json`` atomically (creating ``out``); returns its path."""
+        path = Path(out) / RUN_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = dataclasses.asdict(self)
+        atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> "CnnRun":
+        """The record in ``path`` (a ``cnn_run.json`` or the directory holding one); a missing
+        or foreign file is a ``ValueError`` naming it."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / RUN_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"{str(path)!r}: no such file (expected the {RUN_FILE} that "
+                             f"pathfinder_cnn --out writes)") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{str(path)!r}: not JSON ({e})") from None
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(data, dict) or sorted(data) != sorted(names):
+            raise ValueError(f"{str(path)!r}: expected the fields {names}")
+        data["evals"] = tuple((int(a), float(b)) for a, b in data["evals"])
+        return cls(**data)
+
+
 @torch.no_grad()
 def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
     """The fraction of ``x`` that ``net`` classifies as ``y``, in eval mode (BatchNorm with its
@@ -179,41 +280,66 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500)
     return correct / max(len(y), 1)
 
 
-def train(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch: int = 32,
-          lr: float = 1e-3, seed: int = 0, xv: torch.Tensor | None = None,
-          yv: torch.Tensor | None = None, eval_every: int = 100, minutes: float = math.inf,
-          log: Callable[[str], None] | None = None) -> History:
-    """Train ``net`` with Adam and cross-entropy on ``(x, y)`` for ``steps`` batches of
-    ``batch`` (a fresh permutation of the data every epoch, drawn from ``seed``), or until
-    ``minutes`` have passed.
+Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
+
+
+def epoch_batches(x: torch.Tensor, y: torch.Tensor, batch: int, *, seed: int = 0) -> Batches:
+    """Endless batches ``(images, labels)`` of a fixed training set: a new permutation of
+    ``(x, y)`` every epoch, drawn from ``seed``; the remainder of an epoch is dropped, so every
+    batch has ``batch`` images."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= len(y):
+        raise ValueError(f"batch={batch!r}: expected an int in [1, {len(y)}] (the training set)")
+    if len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"len(x)={len(x)}, len(y)={len(y)}: expected equal and > 0")
+    gen = torch.Generator().manual_seed(seed)
+
+    def endless() -> Batches:
+        while True:
+            order = torch.randperm(len(y), generator=gen)
+            for pos in range(0, len(y) - batch + 1, batch):
+                idx = order[pos:pos + batch]
+                yield x[idx], y[idx]
+
+    return endless()
+
+
+def fresh_batches(stream: FreshTrain, batch: int, *, seed: int = 0) -> Batches:
+    """Endless batches ``(images, labels)`` of newly generated images (``load_task(...,
+    fresh=True)``): the images of step ``s`` are a pure function of (data seed, ``seed``, ``s``),
+    at the curriculum's difficulty of step ``s`` (:mod:`sparsegraph.experiments.lra.fresh`)."""
+    side = math.isqrt(stream.width)
+    if side * side != stream.width:
+        raise ValueError(f"stream.width={stream.width}: expected square images")
+    source = stream.batches(batch, seed=seed, as_torch=True)  # checks batch and seed now
+    return ((b["tokens"].to(torch.float32).view(-1, 1, side, side), b["labels"]) for b in source)
+
+
+def train(net: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, steps: int,
+          lr: float = 1e-3, xv: torch.Tensor | None = None, yv: torch.Tensor | None = None,
+          eval_every: int = 100, minutes: float = math.inf,
+          log: Callable[[int, str], None] | None = None) -> History:
+    """Train ``net`` with Adam and cross-entropy on the first ``steps`` of ``batches``
+    (:func:`epoch_batches` or :func:`fresh_batches`), or until ``minutes`` have passed.
 
     Every ``eval_every`` steps (and after the last one) the validation accuracy on ``(xv, yv)``
-    is measured, if given, and ``log`` receives a progress line with the mean training loss
-    since the previous line.
+    is measured, if given, and ``log(step, line)`` receives a progress line with the mean
+    training loss since the previous line.
     """
-    for name, v in (("steps", steps), ("batch", batch), ("eval_every", eval_every)):
+    for name, v in (("steps", steps), ("eval_every", eval_every)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name}={v!r}: expected an int >= 1")
     if not lr > 0:
         raise ValueError(f"lr={lr!r}: expected a number > 0")
     if not minutes > 0:
         raise ValueError(f"minutes={minutes!r}: expected a number > 0")
-    if len(x) != len(y) or len(y) == 0:
-        raise ValueError(f"len(x)={len(x)}, len(y)={len(y)}: expected equal and > 0")
     if (xv is None) != (yv is None):
         raise ValueError("xv and yv: expected both or neither")
-    gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr)
     net.train()
     hist = History()
-    order = torch.empty(0, dtype=torch.long)
-    pos, t0, last_log = 0, time.perf_counter(), 0
-    for step in range(1, steps + 1):
-        if pos + batch > len(order):  # the remainder of an epoch is dropped: equal batch sizes
-            order, pos = torch.randperm(len(y), generator=gen), 0
-        idx = order[pos:pos + batch]
-        pos += batch
-        loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+    t0, last_log = time.perf_counter(), 0
+    for step, (xb, yb) in enumerate(itertools.islice(batches, steps), start=1):
+        loss = nn.functional.cross_entropy(net(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -228,7 +354,7 @@ def train(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
                 line += f"  val {100 * acc:.1f}%"
             last_log = step
             if log is not None:
-                log(line)
+                log(step, line)
         if out_of_time:
             break
     return hist
@@ -254,36 +380,103 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the initialisation and batches")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads, and processes generating the images")
+    ap.add_argument("--fresh", action="store_true",
+                    help="train on images generated fresh every step instead of the fixed "
+                         "--n-train images (val and test stay fixed)")
+    ap.add_argument("--curriculum-steps", type=int, default=0,
+                    help="with --fresh: ramp the distractor count linearly from "
+                         "--start-distractors at step 0 to the task's at this step")
+    ap.add_argument("--start-distractors", type=int, default=0,
+                    help="the curriculum's distractor count at step 0 (default 0)")
+    ap.add_argument("--out", default=None,
+                    help="directory to write the run's record to (cnn_run.json, read by "
+                         "docs/make_results.py)")
     args = ap.parse_args(argv)
+    command = "python -m sparsegraph.experiments.measure.pathfinder_cnn " + shlex.join(
+        sys.argv[1:] if argv is None else list(argv))
     for name in ("n_train", "n_val", "batch", "channels", "steps", "eval_every", "threads"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.distractors is not None and args.distractors < 0:
-        ap.error(f"--distractors must be >= 0, got {args.distractors}")
+    for name in ("distractors", "curriculum_steps", "start_distractors"):
+        v = getattr(args, name)
+        if v is not None and v < 0:
+            ap.error(f"--{name.replace('_', '-')} must be >= 0, got {v}")
+    if args.curriculum_steps and not args.fresh:
+        ap.error(f"--curriculum-steps {args.curriculum_steps} needs --fresh (the curriculum "
+                 f"ramps the difficulty of the images generated each step)")
     if not args.minutes > 0:
         ap.error(f"--minutes must be > 0, got {args.minutes}")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    extra = {} if args.distractors is None else {"num_distractor_snakes": args.distractors}
-    # n_test=1000 as in the cpu preset, so that the cache is shared with its runs
-    task = load_task("pathfinder", difficulty=args.difficulty, n_train=args.n_train,
-                     n_val=args.n_val, n_test=1000, seed=args.data_seed, cache_dir=args.cache_dir,
-                     workers=args.threads, **extra)
-    x, y = images(task["train"])
+    extra: dict[str, object] = ({} if args.distractors is None
+                                else {"num_distractor_snakes": args.distractors})
+    if args.fresh:
+        # one background generator: the images of a step are the same for any number of them
+        extra.update(fresh=True, fresh_workers=1)
+        if args.curriculum_steps:
+            extra["curriculum"] = {"steps": args.curriculum_steps,
+                                   "start": {"num_distractor_snakes": args.start_distractors}}
+    try:
+        # n_test=1000 as in the cpu preset, so that the cache is shared with its runs
+        task = load_task("pathfinder", difficulty=args.difficulty, n_train=args.n_train,
+                         n_val=args.n_val, n_test=1000, seed=args.data_seed,
+                         cache_dir=args.cache_dir, workers=args.threads, **extra)
+    except ValueError as e:
+        ap.error(str(e))
     xv, yv = images(task["val"])
+    xt, yt = images(task["test"])
+    distractors = task.info["config"]["num_distractor_snakes"]
+    if task.fresh is None:
+        x, y = images(task["train"])
+        batches: Batches = epoch_batches(x, y, args.batch, seed=args.seed)
+        source = f"train {len(y)} fixed images ({100 * y.float().mean():.1f}% label 1)"
+    else:
+        # the standardisation comes from the validation images: there is no fixed train set
+        x = xv
+        batches = fresh_batches(task.fresh, args.batch, seed=args.seed)
+        ramp = ("" if task.fresh.curriculum is None else
+                f", distractor snakes {args.start_distractors} at step 0 rising to "
+                f"{distractors} at step {args.curriculum_steps}")
+        source = f"train on fresh images every step{ramp}"
+    data_note = (f"{len(y)} fixed images" if task.fresh is None else "fresh images every step"
+                 + ("" if task.fresh.curriculum is None else
+                    f", {args.start_distractors} to {distractors} distractors over "
+                    f"{args.curriculum_steps} steps"))
     mean, std = x.mean().item(), x.std().item()
     net = cnn(args.channels, mean=mean, std=std)
-    print(f"train {len(y)} images ({100 * y.float().mean():.1f}% label 1), val {len(yv)} "
-          f"(majority {100 * task.majority_baseline('val'):.1f}%); "
-          f"{task.info['config']['num_distractor_snakes']} distractor snakes; "
+    print(f"{source}; val {len(yv)} (majority {100 * task.majority_baseline('val'):.1f}%); "
+          f"{distractors} distractor snakes; "
           f"pixel mean {mean:.2f} std {std:.2f}; receptive field {receptive_field(net)} px; "
           f"{sum(p.numel() for p in net.parameters())} parameters", flush=True)
-    hist = train(net, x, y, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                 xv=xv, yv=yv, eval_every=args.eval_every, minutes=args.minutes,
-                 log=lambda line: print(line, flush=True))
+
+    def log(step: int, line: str) -> None:
+        if task.fresh is not None and task.fresh.curriculum is not None:
+            line += f"  (distractors {task.fresh.difficulty(step)['num_distractor_snakes']})"
+        print(line, flush=True)
+
+    t0 = time.perf_counter()
+    hist = train(net, batches, steps=args.steps, lr=args.lr, xv=xv, yv=yv,
+                 eval_every=args.eval_every, minutes=args.minutes, log=log)
+    seconds = time.perf_counter() - t0
     best_step, best = max(hist.evals, key=lambda e: (e[1], -e[0]))
+    test = accuracy(net, xt, yt)
     print(f"done: {len(hist.losses)} steps, final val {100 * hist.evals[-1][1]:.1f}%, "
-          f"best val {100 * best:.1f}% at step {best_step}", flush=True)
+          f"best val {100 * best:.1f}% at step {best_step}; final test "
+          f"{100 * test:.1f}% of {len(yt)} (majority "
+          f"{100 * task.majority_baseline('test'):.1f}%)", flush=True)
+    if args.out is not None:
+        src = source_state()
+        record = CnnRun(
+            command=command, commit=src.commit, dirty=src.dirty, commit_note=src.reason,
+            written=time.strftime("%Y-%m-%d %H:%M:%S"), data=data_note,
+            difficulty=args.difficulty, distractors=int(distractors), steps=len(hist.losses),
+            batch=args.batch, lr=args.lr, channels=args.channels, seed=args.seed,
+            data_seed=args.data_seed, evals=tuple(hist.evals), final_val=hist.evals[-1][1],
+            best_val=best, best_step=best_step, test=test, test_count=len(yt),
+            majority_val=task.majority_baseline("val"),
+            majority_test=task.majority_baseline("test"),
+            late_loss=float(np.mean(hist.losses[-100:])), seconds=seconds)
+        print(f"wrote {record.write(args.out)}", flush=True)
     return 0
 
 
