@@ -149,8 +149,26 @@ def test_cli_fresh_with_a_curriculum(tmp_path, capsys, one_thread) -> None:
     assert "final test " in out and "of 1000" in out
 
 
+def test_cli_curriculum_ramps_the_contour_length(tmp_path, capsys, one_thread) -> None:
+    assert pc.main(["--n-val", "8", "--steps", "4", "--eval-every", "1", "--batch", "2",
+                    "--channels", "2", "--distractors", "0", "--difficulty", "intermediate",
+                    "--fresh", "--curriculum-steps", "4", "--start-contour-length", "6",
+                    "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ", contour length 6 to 9" in out
+    progress = [line for line in out.splitlines() if line.startswith("step ")]
+    # linear from 6 at step 0 to 9 at step 4, snapped to the grid 6 / 9 / 14
+    assert [line.rsplit("contour length ", 1)[1] for line in progress] == ["6)", "9)", "9)", "9)"]
+    record = pc.CnnRun.read(tmp_path / "run")
+    assert record.data == ("fresh images every step, 0 to 0 distractors and contour length 6 "
+                           "to 9 over 4 steps")
+    assert record.difficulty == "intermediate"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--curriculum-steps", "10"], "--curriculum-steps 10 needs --fresh"),
+    (["--fresh", "--start-contour-length", "6"], "--start-contour-length 6 needs --curriculum-steps"),
+    (["--start-contour-length", "7"], "invalid choice: 7"),
     (["--fresh", "--curriculum-steps", "-1"], "--curriculum-steps must be >= 0, got -1"),
     (["--fresh", "--curriculum-steps", "5", "--start-distractors", "-2"],
      "--start-distractors must be >= 0, got -2"),

@@ -26,7 +26,8 @@ Training: Adam on random batches (a new permutation of the training set every ep
 (the cache is shared for equal parameters). ``--fresh`` trains on images generated fresh every
 step instead (:func:`fresh_batches`, ``load_task(..., fresh=True)``: a pure function of the data
 seed, ``--seed`` and the step), and ``--curriculum-steps N --start-distractors K`` ramps the
-distractor count from ``K`` at step 0 to the task's at step ``N``; validation and test images
+distractor count from ``K`` at step 0 to the task's at step ``N`` (and
+``--start-contour-length`` the contour length, through 6, 9 and 14); validation and test images
 stay fixed, and the input is then standardised with the validation images' statistics.
 
 Prints the mean training loss and the validation accuracy every ``--eval-every`` steps; stops
@@ -388,6 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "--start-distractors at step 0 to the task's at this step")
     ap.add_argument("--start-distractors", type=int, default=0,
                     help="the curriculum's distractor count at step 0 (default 0)")
+    ap.add_argument("--start-contour-length", type=int, default=None, choices=(6, 9, 14),
+                    help="the curriculum's contour length at step 0 (default: the "
+                         "difficulty's throughout); it moves through 6, 9, 14")
     ap.add_argument("--out", default=None,
                     help="directory to write the run's record to (cnn_run.json, read by "
                          "docs/make_results.py)")
@@ -401,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         v = getattr(args, name)
         if v is not None and v < 0:
             ap.error(f"--{name.replace('_', '-')} must be >= 0, got {v}")
+    if args.start_contour_length is not None and not args.curriculum_steps:
+        ap.error(f"--start-contour-length {args.start_contour_length} needs --curriculum-steps")
     if args.curriculum_steps and not args.fresh:
         ap.error(f"--curriculum-steps {args.curriculum_steps} needs --fresh (the curriculum "
                  f"ramps the difficulty of the images generated each step)")
@@ -414,8 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # one background generator: the images of a step are the same for any number of them
         extra.update(fresh=True, fresh_workers=1)
         if args.curriculum_steps:
-            extra["curriculum"] = {"steps": args.curriculum_steps,
-                                   "start": {"num_distractor_snakes": args.start_distractors}}
+            start = {"num_distractor_snakes": args.start_distractors}
+            if args.start_contour_length is not None:
+                start["contour_length"] = args.start_contour_length
+            extra["curriculum"] = {"steps": args.curriculum_steps, "start": start}
     try:
         # n_test=1000 as in the cpu preset, so that the cache is shared with its runs
         task = load_task("pathfinder", difficulty=args.difficulty, n_train=args.n_train,
@@ -434,14 +442,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the standardisation comes from the validation images: there is no fixed train set
         x = xv
         batches = fresh_batches(task.fresh, args.batch, seed=args.seed)
+        contour = task.info["config"]["contour_length"]
         ramp = ("" if task.fresh.curriculum is None else
                 f", distractor snakes {args.start_distractors} at step 0 rising to "
-                f"{distractors} at step {args.curriculum_steps}")
+                f"{distractors} at step {args.curriculum_steps}"
+                + ("" if args.start_contour_length is None else
+                   f", contour length {args.start_contour_length} to {contour}"))
         source = f"train on fresh images every step{ramp}"
     data_note = (f"{len(y)} fixed images" if task.fresh is None else "fresh images every step"
                  + ("" if task.fresh.curriculum is None else
-                    f", {args.start_distractors} to {distractors} distractors over "
-                    f"{args.curriculum_steps} steps"))
+                    f", {args.start_distractors} to {distractors} distractors"
+                    + ("" if args.start_contour_length is None else
+                       f" and contour length {args.start_contour_length} to "
+                       f"{task.info['config']['contour_length']}")
+                    + f" over {args.curriculum_steps} steps"))
     mean, std = x.mean().item(), x.std().item()
     net = cnn(args.channels, mean=mean, std=std)
     print(f"{source}; val {len(yv)} (majority {100 * task.majority_baseline('val'):.1f}%); "
@@ -451,7 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def log(step: int, line: str) -> None:
         if task.fresh is not None and task.fresh.curriculum is not None:
-            line += f"  (distractors {task.fresh.difficulty(step)['num_distractor_snakes']})"
+            now = task.fresh.difficulty(step)
+            line += f"  (distractors {now['num_distractor_snakes']}" + (
+                f", contour length {now['contour_length']})" if "contour_length" in now else ")")
         print(line, flush=True)
 
     t0 = time.perf_counter()
