@@ -196,8 +196,9 @@ class CnnRun:
     Attributes:
         command: the command line, as typed (``python -m ...pathfinder_cnn ARGS``).
         commit: the git commit of the code that ran (``""`` outside a git checkout; see
-            :func:`sparsegraph.experiments.infra.source.source_state`), ``dirty`` whether it had
-            uncommitted changes, ``commit_note`` why ``commit`` is empty.
+            :func:`sparsegraph.experiments.infra.source.source_state`, read when the run
+            starts), ``dirty`` whether it had uncommitted changes, ``commit_note`` why
+            ``commit`` is empty.
         written: when the record was written (local time, ``YYYY-MM-DD HH:MM:SS``).
         data: how the training images were drawn: ``"N fixed images"`` or ``"fresh images every
             step"`` with the curriculum, if any.
@@ -398,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     command = "python -m sparsegraph.experiments.measure.pathfinder_cnn " + shlex.join(
         sys.argv[1:] if argv is None else list(argv))
+    # the code that runs is the code at the start: files edited during a long run do not change it
+    src = source_state() if args.out is not None else None
     for name in ("n_train", "n_val", "batch", "channels", "steps", "eval_every", "threads"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -480,8 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"best val {100 * best:.1f}% at step {best_step}; final test "
           f"{100 * test:.1f}% of {len(yt)} (majority "
           f"{100 * task.majority_baseline('test'):.1f}%)", flush=True)
-    if args.out is not None:
-        src = source_state()
+    if src is not None:
         record = CnnRun(
             command=command, commit=src.commit, dirty=src.dirty, commit_note=src.reason,
             written=time.strftime("%Y-%m-%d %H:%M:%S"), data=data_note,
