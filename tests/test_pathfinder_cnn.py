@@ -165,10 +165,25 @@ def test_cli_curriculum_ramps_the_contour_length(tmp_path, capsys, one_thread) -
     assert record.difficulty == "intermediate"
 
 
+def test_cli_staged_curriculum_holds_each_level(tmp_path, capsys, one_thread) -> None:
+    assert pc.main(["--n-val", "8", "--steps", "4", "--eval-every", "1", "--batch", "2",
+                    "--channels", "2", "--distractors", "0", "--difficulty", "intermediate",
+                    "--fresh", "--curriculum-steps", "4", "--curriculum-stages", "2",
+                    "--start-contour-length", "6", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "contour length 6 to 9" in out and " in 2 stages" in out
+    progress = [line for line in out.splitlines() if line.startswith("step ")]
+    # two stages: the start until step 4, the final difficulty from step 4 on
+    assert [line.rsplit("contour length ", 1)[1] for line in progress] == ["6)", "6)", "6)", "9)"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--curriculum-steps", "10"], "--curriculum-steps 10 needs --fresh"),
     (["--fresh", "--start-contour-length", "6"], "--start-contour-length 6 needs --curriculum-steps"),
     (["--start-contour-length", "7"], "invalid choice: 7"),
+    (["--fresh", "--curriculum-stages", "3"], "--curriculum-stages 3 needs --curriculum-steps"),
+    (["--fresh", "--curriculum-steps", "4", "--curriculum-stages", "1"],
+     "--curriculum-stages must be >= 2"),
     (["--fresh", "--curriculum-steps", "-1"], "--curriculum-steps must be >= 0, got -1"),
     (["--fresh", "--curriculum-steps", "5", "--start-distractors", "-2"],
      "--start-distractors must be >= 0, got -2"),

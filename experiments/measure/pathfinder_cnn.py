@@ -27,7 +27,8 @@ Training: Adam on random batches (a new permutation of the training set every ep
 step instead (:func:`fresh_batches`, ``load_task(..., fresh=True)``: a pure function of the data
 seed, ``--seed`` and the step), and ``--curriculum-steps N --start-distractors K`` ramps the
 distractor count from ``K`` at step 0 to the task's at step ``N`` (and
-``--start-contour-length`` the contour length, through 6, 9 and 14); validation and test images
+``--start-contour-length`` the contour length, through 6, 9 and 14), linearly or in
+``--curriculum-stages`` equal stages; validation and test images
 stay fixed, and the input is then standardised with the validation images' statistics.
 
 Prints the mean training loss and the validation accuracy every ``--eval-every`` steps; stops
@@ -390,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "--start-distractors at step 0 to the task's at this step")
     ap.add_argument("--start-distractors", type=int, default=0,
                     help="the curriculum's distractor count at step 0 (default 0)")
+    ap.add_argument("--curriculum-stages", type=int, default=0,
+                    help="with --curriculum-steps: move in this many equal stages (start and "
+                         "final included, >= 2) instead of a linear ramp")
     ap.add_argument("--start-contour-length", type=int, default=None, choices=(6, 9, 14),
                     help="the curriculum's contour length at step 0 (default: the "
                          "difficulty's throughout); it moves through 6, 9, 14")
@@ -404,10 +408,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("n_train", "n_val", "batch", "channels", "steps", "eval_every", "threads"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("distractors", "curriculum_steps", "start_distractors"):
+    for name in ("distractors", "curriculum_steps", "start_distractors", "curriculum_stages"):
         v = getattr(args, name)
         if v is not None and v < 0:
             ap.error(f"--{name.replace('_', '-')} must be >= 0, got {v}")
+    if args.curriculum_stages and not args.curriculum_steps:
+        ap.error(f"--curriculum-stages {args.curriculum_stages} needs --curriculum-steps")
+    if args.curriculum_stages == 1:
+        ap.error("--curriculum-stages must be >= 2 (the start and the final difficulty), got 1")
     if args.start_contour_length is not None and not args.curriculum_steps:
         ap.error(f"--start-contour-length {args.start_contour_length} needs --curriculum-steps")
     if args.curriculum_steps and not args.fresh:
@@ -427,6 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.start_contour_length is not None:
                 start["contour_length"] = args.start_contour_length
             extra["curriculum"] = {"steps": args.curriculum_steps, "start": start}
+            if args.curriculum_stages:
+                extra["curriculum"].update(ramp="staged", stages=args.curriculum_stages)
     try:
         # n_test=1000 as in the cpu preset, so that the cache is shared with its runs
         task = load_task("pathfinder", difficulty=args.difficulty, n_train=args.n_train,
@@ -449,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ramp = ("" if task.fresh.curriculum is None else
                 f", distractor snakes {args.start_distractors} at step 0 rising to "
                 f"{distractors} at step {args.curriculum_steps}"
+                + (f" in {args.curriculum_stages} stages" if args.curriculum_stages else "")
                 + ("" if args.start_contour_length is None else
                    f", contour length {args.start_contour_length} to {contour}"))
         source = f"train on fresh images every step{ramp}"
@@ -458,7 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     + ("" if args.start_contour_length is None else
                        f" and contour length {args.start_contour_length} to "
                        f"{task.info['config']['contour_length']}")
-                    + f" over {args.curriculum_steps} steps"))
+                    + f" over {args.curriculum_steps} steps"
+                    + (f" in {args.curriculum_stages} stages" if args.curriculum_stages else "")))
     mean, std = x.mean().item(), x.std().item()
     net = cnn(args.channels, mean=mean, std=std)
     print(f"{source}; val {len(yv)} (majority {100 * task.majority_baseline('val'):.1f}%); "
