@@ -42,7 +42,7 @@ from typing import Mapping, NoReturn, Sequence
 from sparsegraph.experiments.compare import results as resmod
 from sparsegraph.experiments.compare.plots import FIGURES
 from sparsegraph.experiments.infra.atomic import atomic_write_bytes
-from sparsegraph.experiments.measure.pathfinder_cnn import RUN_FILE as CNN_RUN_FILE, CnnRun
+from sparsegraph.experiments.measure.cnn_record import RUN_FILE as CNN_RUN_FILE, CnnRun
 
 __all__ = ["render", "render_cnn", "cnn_runs", "splice", "marker_lines", "plot_files",
            "image_name", "update", "main", "PLACEHOLDER"]

@@ -7,7 +7,7 @@
 - :mod:`~sparsegraph.experiments.measure.fresh_data_cost` — what drawing the training data fresh
   every step costs against a training step;
 - :mod:`~sparsegraph.experiments.measure.pathfinder_cnn` — a convolutional calibration run on
-  generated Pathfinder.
+  generated Pathfinder (its ``--out`` record: :mod:`~sparsegraph.experiments.measure.cnn_record`).
 
 The kernel benchmark is ``sparsegraph bench`` (:mod:`sparsegraph.kernels.bench`).
 """

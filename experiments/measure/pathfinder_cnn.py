@@ -42,12 +42,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import json
 import math
 import shlex
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -56,9 +54,9 @@ from torch import nn
 
 from sparsegraph.experiments.lra import load_task
 from sparsegraph.experiments.lra.datasets import Split
-from sparsegraph.experiments.infra.atomic import atomic_write_bytes
 from sparsegraph.experiments.infra.source import source_state
 from sparsegraph.experiments.lra.fresh import FreshTrain
+from sparsegraph.experiments.measure.cnn_record import RUN_FILE, CnnRun
 
 __all__ = ["Standardise", "cnn", "receptive_field", "images", "History", "epoch_batches",
            "fresh_batches", "train", "CnnRun", "RUN_FILE", "main"]
@@ -183,92 +181,6 @@ class History:
 
     losses: list[float] = dataclasses.field(default_factory=list)
     evals: list[tuple[int, float]] = dataclasses.field(default_factory=list)
-
-
-#: The file ``--out DIR`` writes: one run's :class:`CnnRun` as JSON.
-RUN_FILE = "cnn_run.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class CnnRun:
-    """What one run of this command measured, as ``--out DIR`` stores it (``DIR/cnn_run.json``)
-    and ``docs/make_results.py`` reads it back (:meth:`read`).
-
-    Attributes:
-        command: the command line, as typed (``python -m ...pathfinder_cnn ARGS``).
-        commit: the git commit of the code that ran (``""`` outside a git checkout; see
-            :func:`sparsegraph.experiments.infra.source.source_state`, read when the run
-            starts), ``dirty`` whether it had uncommitted changes, ``commit_note`` why
-            ``commit`` is empty.
-        written: when the record was written (local time, ``YYYY-MM-DD HH:MM:SS``).
-        data: how the training images were drawn: ``"N fixed images"`` or ``"fresh images every
-            step"`` with the curriculum, if any.
-        difficulty: ``easy`` / ``intermediate`` / ``hard`` (contour length 6 / 9 / 14).
-        distractors: distractor snakes of the validation and test images (and of the training
-            images once a curriculum has reached them).
-        steps, batch, lr, channels, seed, data_seed: the training settings; ``steps`` is the
-            number of updates made (fewer than asked when ``--minutes`` ran out).
-        evals: ``(step, validation accuracy)`` of every evaluation.
-        final_val, best_val, best_step: the last evaluation, and the best one (the earliest on
-            ties; a maximum over many noisy evaluations flatters).
-        test: accuracy on the fixed test images after the last step; ``test_count`` their number.
-        majority_val, majority_test: the majority-class rates of the two splits.
-        late_loss: mean training loss of the last 100 updates (or all, if fewer).
-        seconds: wall time of the training loop.
-    """
-
-    command: str
-    commit: str
-    dirty: bool
-    commit_note: str
-    written: str
-    data: str
-    difficulty: str
-    distractors: int
-    steps: int
-    batch: int
-    lr: float
-    channels: int
-    seed: int
-    data_seed: int
-    evals: tuple[tuple[int, float], ...]
-    final_val: float
-    best_val: float
-    best_step: int
-    test: float
-    test_count: int
-    majority_val: float
-    majority_test: float
-    late_loss: float
-    seconds: float
-
-    def write(self, out: str | Path) -> Path:
-        """Write ``out/cnn_run.json`` atomically (creating ``out``); returns its path."""
-        path = Path(out) / RUN_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = dataclasses.asdict(self)
-        atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
-        return path
-
-    @classmethod
-    def read(cls, path: str | Path) -> "CnnRun":
-        """The record in ``path`` (a ``cnn_run.json`` or the directory holding one); a missing
-        or foreign file is a ``ValueError`` naming it."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / RUN_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{str(path)!r}: no such file (expected the {RUN_FILE} that "
-                             f"pathfinder_cnn --out writes)") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{str(path)!r}: not JSON ({e})") from None
-        names = [f.name for f in dataclasses.fields(cls)]
-        if not isinstance(data, dict) or sorted(data) != sorted(names):
-            raise ValueError(f"{str(path)!r}: expected the fields {names}")
-        data["evals"] = tuple((int(a), float(b)) for a, b in data["evals"])
-        return cls(**data)
 
 
 @torch.no_grad()
@@ -447,30 +359,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     xv, yv = images(task["val"])
     xt, yt = images(task["test"])
     distractors = task.info["config"]["num_distractor_snakes"]
+    ramp = None if task.fresh is None else task.fresh.curriculum
+    if ramp is None:
+        ramp_log = ramp_note = ""
+    else:
+        # the curriculum's own start values and the task's final ones, described once for the
+        # log line and once for the record
+        final = task.info["config"]
+        stages = f" in {ramp.stages} stages" if ramp.ramp == "staged" else ""
+        d0, c0 = ramp.start["num_distractor_snakes"], ramp.start.get("contour_length")
+        contour_log = "" if c0 is None else f", contour length {c0} to {final['contour_length']}"
+        ramp_log = (f", distractor snakes {d0} at step 0 rising to {distractors} at step "
+                    f"{ramp.steps}{stages}{contour_log}")
+        ramp_note = (f", {d0} to {distractors} distractors"
+                     + ("" if c0 is None else f" and contour length {c0} to "
+                                              f"{final['contour_length']}")
+                     + f" over {ramp.steps} steps{stages}")
     if task.fresh is None:
         x, y = images(task["train"])
         batches: Batches = epoch_batches(x, y, args.batch, seed=args.seed)
         source = f"train {len(y)} fixed images ({100 * y.float().mean():.1f}% label 1)"
+        data_note = f"{len(y)} fixed images"
     else:
         # the standardisation comes from the validation images: there is no fixed train set
         x = xv
         batches = fresh_batches(task.fresh, args.batch, seed=args.seed)
-        contour = task.info["config"]["contour_length"]
-        ramp = ("" if task.fresh.curriculum is None else
-                f", distractor snakes {args.start_distractors} at step 0 rising to "
-                f"{distractors} at step {args.curriculum_steps}"
-                + (f" in {args.curriculum_stages} stages" if args.curriculum_stages else "")
-                + ("" if args.start_contour_length is None else
-                   f", contour length {args.start_contour_length} to {contour}"))
-        source = f"train on fresh images every step{ramp}"
-    data_note = (f"{len(y)} fixed images" if task.fresh is None else "fresh images every step"
-                 + ("" if task.fresh.curriculum is None else
-                    f", {args.start_distractors} to {distractors} distractors"
-                    + ("" if args.start_contour_length is None else
-                       f" and contour length {args.start_contour_length} to "
-                       f"{task.info['config']['contour_length']}")
-                    + f" over {args.curriculum_steps} steps"
-                    + (f" in {args.curriculum_stages} stages" if args.curriculum_stages else "")))
+        source = f"train on fresh images every step{ramp_log}"
+        data_note = f"fresh images every step{ramp_note}"
     mean, std = x.mean().item(), x.std().item()
     net = cnn(args.channels, mean=mean, std=std)
     print(f"{source}; val {len(yv)} (majority {100 * task.majority_baseline('val'):.1f}%); "
@@ -479,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{sum(p.numel() for p in net.parameters())} parameters", flush=True)
 
     def log(step: int, line: str) -> None:
-        if task.fresh is not None and task.fresh.curriculum is not None:
+        if ramp is not None:
             now = task.fresh.difficulty(step)
             line += f"  (distractors {now['num_distractor_snakes']}" + (
                 f", contour length {now['contour_length']})" if "contour_length" in now else ")")
