@@ -50,6 +50,12 @@ def test_cross_field_rules():
         ModelConfig(vocab_size=10, n_layers=3, attention=AttentionConfig(pattern=["full", "full"]))
     with pytest.raises(ValueError, match="rotary"):
         ModelConfig(vocab_size=10, d_model=24, n_heads=8, position="rotary")
+    with pytest.raises(ValueError, match=r"ModelConfig\.grid_width must be the image width"):
+        ModelConfig(vocab_size=10, position="rotary_2d")
+    with pytest.raises(ValueError, match="divisible by 4"):
+        ModelConfig(vocab_size=10, d_model=36, n_heads=6, position="rotary_2d", grid_width=32)
+    with pytest.raises(ValueError, match=r"grid_width must be 0: only position='rotary_2d'"):
+        ModelConfig(vocab_size=10, position="rotary", grid_width=32)
     with pytest.raises(ValueError, match=r"Seq2SeqConfig\.decoder_layers"):
         Seq2SeqConfig(encoder=ModelConfig(vocab_size=10), decoder_layers=0)
     with pytest.raises(ValueError, match=r"Seq2SeqConfig\.encoder"):
@@ -70,7 +76,7 @@ def test_unknown_key_is_an_error():
     layers=st.integers(1, 3),
     per_layer=st.booleans(),
     pooling=st.sampled_from(["cls", "mean", "global"]),
-    position=st.sampled_from(["learned", "sinusoidal", "rotary"]),
+    position=st.sampled_from(["learned", "sinusoidal", "rotary", "rotary_2d"]),
     seed=st.integers(0, 2**31),
     block=st.sampled_from(BLOCK_SIZES),
 )
@@ -80,6 +86,7 @@ def test_dict_round_trip(d_heads, layers, per_layer, pooling, position, seed, bl
     pattern = [spec] * layers if per_layer else spec
     cfg = ModelConfig(
         vocab_size=30, d_model=d, n_heads=h, n_layers=layers, pooling=pooling, position=position,
+        grid_width=28 if position == "rotary_2d" else 0,
         attention=AttentionConfig(pattern=pattern, graph_seed=seed, block_size=block),
     )
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg

@@ -20,6 +20,7 @@ from sparsegraph.experiments.models import (
     RotaryEmbedding,
     SequenceClassifier,
 )
+from sparsegraph.experiments.models.attention import GRID_ROTARY_BASE
 
 BIGBIRD = "bigbird:block=16,window=3,random=1,global=1"
 WINDOW = "sliding_window:window=5"
@@ -357,6 +358,65 @@ def test_rotary_scores_depend_on_relative_position_only(x, p, s, shift):
 
     t = max(shift, -min(p, s))
     torch.testing.assert_close(score(p, s), score(p + t, s + t), rtol=1e-7, atol=1e-7)
+
+
+@given(x=st.lists(st.floats(-3, 3), min_size=16, max_size=16),
+       p=st.tuples(st.integers(0, 60), st.integers(0, 60)),
+       s=st.tuples(st.integers(0, 60), st.integers(0, 60)),
+       shift=st.tuples(st.integers(-30, 30), st.integers(-30, 30)))
+@settings(max_examples=20)
+def test_grid_rotary_scores_depend_on_the_2d_offset_only(x, p, s, shift):
+    # Axial 2-D rotary: <R(r, c) q, R(r', c') k> depends on (r - r', c - c') only, so a shift of
+    # both pixels by the same (dr, dc) leaves the score; and moving one pixel a row down is not
+    # the same as moving it one column on (the 1-D sequence would confuse them at width 1).
+    rot = RotaryEmbedding(16, GRID_ROTARY_BASE)
+    q = torch.tensor(x, dtype=torch.float64)
+    k = q.flip(0)
+
+    def score(a: tuple[int, int], b: tuple[int, int]) -> torch.Tensor:
+        ca, sa = rot.grid_angles(torch.tensor([a[0]]), torch.tensor([a[1]]), torch.float64)
+        cb, sb = rot.grid_angles(torch.tensor([b[0]]), torch.tensor([b[1]]), torch.float64)
+        return (rot.rotate(q[None], ca, sa) * rot.rotate(k[None], cb, sb)).sum()
+
+    dr = max(shift[0], -min(p[0], s[0]))
+    dc = max(shift[1], -min(p[1], s[1]))
+    moved = score((p[0] + dr, p[1] + dc), (s[0] + dr, s[1] + dc))
+    torch.testing.assert_close(score(p, s), moved, rtol=1e-7, atol=1e-7)
+    # the row pairs turn with the row only, the column pairs with the column only
+    c, sn = rot.grid_angles(torch.tensor([3]), torch.tensor([5]), torch.float64)
+    c_row, _ = rot.grid_angles(torch.tensor([3]), torch.tensor([0]), torch.float64)
+    torch.testing.assert_close(c[0, :4], c_row[0, :4])
+    assert torch.all(c_row[0, 4:] == 1.0) and not torch.allclose(c[0, 4:], c_row[0, 4:])
+
+
+@pytest.mark.parametrize("position", ["rotary", "rotary_2d"])
+def test_grid_rotary_encoder_sees_the_image_not_the_sequence(position):
+    # Two real pixels (ids 5 and 9), every other position masked as padding, full attention: the
+    # outputs depend on the pixels' relative position only. Moved together by (3, 2) in the
+    # 8-wide image they must stay the same for both encodings; moved from (0, 0), (0, 1) to
+    # (0, 7), (1, 0) (still neighbours in the sequence, no longer in the image) they stay the
+    # same for 1-D rotary and must change for 2-D rotary, which sees the image.
+    torch.manual_seed(0)
+    w = 8
+    cfg = tiny(position=position, grid_width=w if position == "rotary_2d" else 0, pooling="mean",
+               max_len=64)
+    model = Encoder(cfg).eval()
+
+    def outputs(first: tuple[int, int], second: tuple[int, int]) -> torch.Tensor:
+        x = torch.full((1, w * w), 3, dtype=torch.long)
+        pad = torch.ones(1, w * w, dtype=torch.bool)
+        spots = [r * w + c for r, c in (first, second)]
+        x[0, spots] = torch.tensor([5, 9])
+        pad[0, spots] = False
+        return model(x, pad).hidden[0, spots]
+
+    here = outputs((0, 0), (0, 1))
+    torch.testing.assert_close(outputs((3, 2), (3, 3)), here, rtol=1e-5, atol=1e-5)
+    wrapped = outputs((0, w - 1), (1, 0))
+    if position == "rotary":
+        torch.testing.assert_close(wrapped, here, rtol=1e-5, atol=1e-5)
+    else:
+        assert (wrapped - here).abs().max() > 1e-3
 
 
 def test_bad_inputs_raise_clear_errors():

@@ -194,6 +194,11 @@ def resolve_model(model_raw: dict[str, Any], data: Any, init_state: dict[str, An
             raise ValueError(f"model.max_len = {given} is shorter than the {data.name} sequences ({value} tokens)")
     if "pad_id" not in merged:
         merged["pad_id"] = "none" if data.pad_id is None else data.pad_id
+    if merged.get("grid_width") is None:
+        position = merged.get("position", ModelConfig.position)
+        if isinstance(position, cfgmod.RawValue):
+            position = cfgmod.convert(position, str, "model.position")
+        merged["grid_width"] = data.grid_width(position)
     return cfgmod.from_dict(ModelConfig, merged, _prefix="model")
 
 

@@ -132,7 +132,8 @@ def _prepare_task(task: str, opts: CompareOptions, log: _Log) -> _Prepared:
 
     def model_config(spec: str, seed: int = 0) -> Any:
         return cfg.model_config(vocab_size=data.vocab_size, pad_id=data.pad_id, pattern=spec,
-                                max_len=data.seq_len, graph_seed=seed, backend=opts.backend)
+                                max_len=data.seq_len, graph_seed=seed, backend=opts.backend,
+                                grid_width=data.grid_width(cfg.model.position))
 
     m = cfg.model
     length = model_config("full").padded_length(data.seq_len)

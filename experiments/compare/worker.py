@@ -66,7 +66,8 @@ def train(run_dir: Path) -> dict:
     # fine-tuned on
     model_cfg = spec.recipe.model_config(
         vocab_size=model_vocab_size(data, steps), pad_id=data.pad_id, pattern=spec.spec,
-        max_len=data.seq_len, graph_seed=spec.seed, backend=spec.backend)
+        max_len=data.seq_len, graph_seed=spec.seed, backend=spec.backend,
+        grid_width=data.grid_width(spec.recipe.model.position))
     pretrained = None
     if steps:
         pretrained = self_pretrain(spec.recipe, model_cfg, data, run_dir / PRETRAIN_DIR,

@@ -131,6 +131,8 @@ class TaskData:
             ``batches("train", ...)`` draws from it.
         group_by_length: every split's batches group examples of similar length (see
             :func:`batch_indices`): shuffled batches by windows, unshuffled ones longest first.
+        image_width: the image tasks' row width: token ``p`` is pixel ``(p // image_width,
+            p % image_width)``; ``None`` for sequences (ListOps, text, the diagnostics).
     """
 
     name: str
@@ -142,6 +144,7 @@ class TaskData:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     fresh: FreshTrain | None = None
     group_by_length: bool = False
+    image_width: int | None = None
 
     def __getitem__(self, split: str) -> Split:
         if split not in self.splits:
@@ -157,6 +160,16 @@ class TaskData:
         if self.fresh is not None:
             return self.fresh.width
         return int(next(iter(self.splits.values())).tokens.shape[1])
+
+    def grid_width(self, position: str) -> int:
+        """``ModelConfig.grid_width`` for a model with ``position`` on this data: the image width
+        for ``rotary_2d`` (an error on a task that is not an image), 0 for every other encoding."""
+        if position != "rotary_2d":
+            return 0
+        if self.image_width is None:
+            raise ValueError(f"model.position='rotary_2d' turns with the rows and columns of an "
+                             f"image, but {self.name!r} is a sequence; use position='rotary'")
+        return self.image_width
 
     def majority_baseline(self, split: str = "test") -> float:
         """Majority-class accuracy on ``split`` (ListOps at LRA lengths: ~17%)."""
@@ -501,10 +514,11 @@ def _load_pathfinder(name: str, cache_dir: Any, workers: int | None, progress: b
             "config": cfg.to_dict()}
     if fresh is not None:
         arrays.pop("train", None)
-        return _attach_fresh(TaskData(name, _splits(arrays), 256, 2, None, False, info), fresh,
+        return _attach_fresh(TaskData(name, _splits(arrays), 256, 2, None, False, info,
+                                      image_width=cfg.resolution), fresh,
                              _pathfinder_train_example, cfg, seed=seed,
                              width=cfg.resolution ** 2, dtype=np.uint8, fields=_PATHFINDER_RAMPS)
-    return TaskData(name, _splits(arrays), 256, 2, None, False, info)
+    return TaskData(name, _splits(arrays), 256, 2, None, False, info, image_width=cfg.resolution)
 
 
 def _load_diagnostic(name: str, data_dir: Any, params: dict[str, Any], fresh: Any) -> TaskData:
@@ -602,12 +616,12 @@ def _load(name: str, data_dir: Any, cache_dir: Any, workers: int | None, progres
     if name == "image":
         p = _take(params, {"n_val": 5000}, name)
         arrays = files.load_cifar10(data_dir, n_val=p["n_val"])  # type: ignore[arg-type]
-        return TaskData(name, _splits(arrays), 256, 10, None, False, src)
+        return TaskData(name, _splits(arrays), 256, 10, None, False, src, image_width=32)
     if name == "fashion_mnist":
         p = _take(params, {"n_val": 6000}, name)
         arrays = files.load_fashion_mnist(data_dir, n_val=p["n_val"])
         src["data_dir"] = src["data_dir"] or str(files.FASHION_MNIST_DEBIAN_DIR)
-        return TaskData(name, _splits(arrays), 256, 10, None, False, src)
+        return TaskData(name, _splits(arrays), 256, 10, None, False, src, image_width=28)
     if name == "text":
         p = _take(params, {"max_length": 4000}, name)
         arrays = files.load_imdb(data_dir, max_length=p["max_length"])  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ class ModelShape:
     n_heads: int
     d_ff: int
     dropout: float = 0.1
-    position: Literal["learned", "sinusoidal", "rotary"] = "learned"
+    position: Literal["learned", "sinusoidal", "rotary", "rotary_2d"] = "learned"
     pooling: Literal["cls", "mean"] = "cls"
     block_size: int = 64
 
@@ -205,11 +205,13 @@ class Recipe:
         return self.train.batch_size if p.batch_size is None else p.batch_size
 
     def model_config(self, *, vocab_size: int, pad_id: int | None, pattern: str, max_len: int,
-                     graph_seed: int = 0, backend: str = "auto") -> Any:
+                     graph_seed: int = 0, backend: str = "auto", grid_width: int = 0) -> Any:
         """The :class:`experiments.models.ModelConfig` of this task with attention ``pattern``.
 
         ``max_len`` is the longest input in tokens (per document for pair tasks); ``pad_id`` is
-        the data's padding id (``None`` for pixel tasks, whose 0 is a black pixel, not padding).
+        the data's padding id (``None`` for pixel tasks, whose 0 is a black pixel, not padding);
+        ``grid_width`` the image width of ``position="rotary_2d"``
+        (:meth:`~sparsegraph.experiments.lra.TaskData.grid_width`), else 0.
         """
         from sparsegraph.experiments.models import AttentionConfig, ModelConfig
 
@@ -217,7 +219,7 @@ class Recipe:
         return ModelConfig(
             vocab_size=vocab_size, d_model=m.d_model, n_layers=m.n_layers, n_heads=m.n_heads,
             d_ff=m.d_ff, dropout=float(m.dropout), max_len=max_len, position=m.position,
-            pooling=m.pooling, pad_id=pad_id,
+            pooling=m.pooling, pad_id=pad_id, grid_width=grid_width,
             attention=AttentionConfig(pattern=pattern, block_size=m.block_size,
                                       graph_seed=graph_seed, backend=backend),
         )

@@ -29,7 +29,8 @@ from sparsegraph import patterns
 from sparsegraph.graph import AttentionGraph, Provenance
 from sparsegraph.layout import BlockLayout, compile as compile_layout
 
-__all__ = ["LayoutCache", "LayoutStore", "SparseSelfAttention", "RotaryEmbedding", "dense_layout"]
+__all__ = ["LayoutCache", "LayoutStore", "SparseSelfAttention", "RotaryEmbedding", "GRID_ROTARY_BASE",
+           "dense_layout"]
 
 #: Version of the extra state a layer saves; bumped when its meaning changes.
 _STATE_VERSION = 1
@@ -243,6 +244,13 @@ class LayoutCache:
         self._layouts.update(built)
 
 
+#: The rotary base of ``position="rotary_2d"``: each axis is an image side (28-256 pixels), not a
+#: sequence of thousands, so the slowest of its frequencies (``base**(-3/4)`` for a head of 16)
+#: still turns by a visible angle across 32 pixels; 10,000 would spend half the pairs on angles
+#: too slow to tell any two pixels of a 32-pixel image apart.
+GRID_ROTARY_BASE = 100.0
+
+
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding (Su et al. 2021, RoFormer) applied to queries and keys.
 
@@ -262,6 +270,25 @@ class RotaryEmbedding(nn.Module):
         inv = self.base ** (-torch.arange(0, self.head_dim, 2, device=positions.device,
                                           dtype=torch.float64) / self.head_dim)
         ang = positions.to(torch.float64)[:, None] * inv[None, :]
+        return ang.cos().to(dtype), ang.sin().to(dtype)
+
+    def grid_angles(self, rows: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Axial 2-D rotary: ``(cos, sin)`` ``[len(rows), head_dim / 2]`` for pixels at integer
+        ``(rows, cols)``.
+
+        The first ``head_dim / 4`` pairs turn by ``row * base**(-4i/head_dim)``, the others by
+        ``col * base**(-4i/head_dim)`` (``i = 0 .. head_dim/4 - 1``), so ``q_p . k_s`` depends on
+        the offset ``(row_p - row_s, col_p - col_s)`` only: pixels that are neighbours in the image
+        are neighbours to the attention, whether they sit in one row or one above the other.
+        """
+        if self.head_dim % 4:
+            raise ValueError(f"grid_angles needs head_dim divisible by 4, got {self.head_dim}")
+        quarter = self.head_dim // 4
+        inv = self.base ** (-torch.arange(quarter, device=rows.device, dtype=torch.float64)
+                            / quarter)
+        ang = torch.cat([rows.to(torch.float64)[:, None] * inv[None, :],
+                         cols.to(torch.float64)[:, None] * inv[None, :]], dim=1)
         return ang.cos().to(dtype), ang.sin().to(dtype)
 
     @staticmethod

@@ -20,9 +20,11 @@ __all__ = ["AttentionConfig", "ModelConfig", "Seq2SeqConfig", "BACKENDS", "POSIT
 
 #: ``kernels.attention`` backends a model may select (``auto`` lets the kernels choose).
 BACKENDS = ("auto", "torch", "reference", "dense", "triton")
-#: Position encodings: learned absolute, fixed sinusoidal (Vaswani et al. 2017), or rotary
-#: (relative; Su et al. 2021, RoFormer).
-POSITIONS = ("learned", "sinusoidal", "rotary")
+#: Position encodings: learned absolute, fixed sinusoidal (Vaswani et al. 2017), rotary
+#: (relative; Su et al. 2021, RoFormer), or rotary over the rows and columns of an image grid
+#: (axial 2-D rotary, as in vision transformers: Heo et al. 2024, "Rotary Position Embedding for
+#: Vision Transformer").
+POSITIONS = ("learned", "sinusoidal", "rotary", "rotary_2d")
 #: How a sequence is reduced to one vector: a prepended CLS token, the mean of the real tokens, the
 #: mean of the ETC global tokens, or the first input token (a tokenizer's own ``[CLS]``/``<s>``, as
 #: in BERT, RoBERTa and BigBird checkpoints).
@@ -190,7 +192,13 @@ class ModelConfig(_WithAttention):
             There is no dropout on attention probabilities (the kernels do not materialise them).
         max_len: the longest input (tokens, without the CLS and global tokens) the model accepts;
             the size of the learned position table.
-        position: ``learned`` absolute, ``sinusoidal`` absolute, or ``rotary`` (relative).
+        position: ``learned`` absolute, ``sinusoidal`` absolute, ``rotary`` (relative, over the
+            1-D sequence), or ``rotary_2d`` (relative over the image grid of ``grid_width``: half of
+            each head's rotary pairs turn with the token's row, half with its column, so ``q . k``
+            depends on the 2-D offset between two pixels; needs ``head_dim % 4 == 0``).
+        grid_width: for ``position="rotary_2d"``, the width of the image whose pixels the input
+            tokens are, row by row: input token ``p`` is pixel ``(p // grid_width, p %
+            grid_width)``. ``0`` (the default) for every other position encoding.
         pooling: ``cls`` (a learned CLS token is prepended to every input and its output is the
             pooled vector), ``mean`` (mean over the real tokens), ``global`` (mean over the ETC
             global tokens' outputs; needs a pattern with global tokens), ``first`` (the first input
@@ -226,7 +234,7 @@ class ModelConfig(_WithAttention):
     d_ff: int = 1024
     dropout: float = 0.1
     max_len: int = 4096
-    position: Literal["learned", "sinusoidal", "rotary"] = "learned"
+    position: Literal["learned", "sinusoidal", "rotary", "rotary_2d"] = "learned"
     pooling: Literal["cls", "mean", "global", "first"] = "cls"
     pad_id: int | None = 0
     gradient_checkpointing: bool = False
@@ -238,6 +246,7 @@ class ModelConfig(_WithAttention):
     activation: Literal["gelu", "gelu_tanh"] = "gelu"
     pooler: Literal["none", "tanh"] = "none"
     type_vocab_size: int = 0
+    grid_width: int = 0
 
     def __post_init__(self) -> None:
         _int("ModelConfig.vocab_size", self.vocab_size, 1)
@@ -257,6 +266,19 @@ class ModelConfig(_WithAttention):
         _float("ModelConfig.dropout", self.dropout, 0.0, 1.0, hi_open=True)
         _int("ModelConfig.max_len", self.max_len, 1)
         _choice("ModelConfig.position", self.position, POSITIONS)
+        _int("ModelConfig.grid_width", self.grid_width, 0)
+        if self.position == "rotary_2d":
+            if self.grid_width < 1:
+                raise _fail("ModelConfig.grid_width", self.grid_width,
+                            "the image width (>= 1) with position='rotary_2d'")
+            if self.head_dim % 4:
+                raise ValueError(
+                    f"ModelConfig.position='rotary_2d' needs a head dimension divisible by 4 (half "
+                    f"of its rotary pairs for rows, half for columns), got d_model/n_heads = "
+                    f"{self.d_model}/{self.n_heads} = {self.head_dim}")
+        elif self.grid_width:
+            raise _fail("ModelConfig.grid_width", self.grid_width,
+                        f"0: only position='rotary_2d' reads it (position={self.position!r})")
         _choice("ModelConfig.pooling", self.pooling, POOLINGS)
         if self.pad_id is not None:
             _int("ModelConfig.pad_id", self.pad_id, 0)

@@ -17,6 +17,12 @@ is padded to ``n``, a multiple of the layout block size, and the padding (and an
 padding of the input) is masked as keys, so it receives no attention. Outputs at padded and
 extra positions are dropped from ``hidden``.
 
+Positions (``ModelConfig.position``): learned or sinusoidal vectors added to the input tokens'
+embeddings, or rotary angles applied to every layer's queries and keys: over the 1-D sequence
+(``rotary``; CLS at 0, input token ``p`` at ``p + 1``, global tokens unrotated), or over the image
+grid (``rotary_2d``; input token ``p`` at ``(p // grid_width + 1, p % grid_width + 1)``, CLS and
+global tokens at the unrotated ``(0, 0)``).
+
 Options for pretrained BERT / RoBERTa / BigBird weights (``ModelConfig``; off by default, and then
 the model is exactly the one above): ``norm="post"`` (``x = LN(x + Dropout(sublayer(x)))`` per
 sublayer and no final LayerNorm, Vaswani et al. 2017), ``embedding_norm`` (a LayerNorm on the
@@ -34,7 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from sparsegraph.experiments.models.attention import LayoutCache, LayoutStore, RotaryEmbedding, SparseSelfAttention
+from sparsegraph.experiments.models.attention import (GRID_ROTARY_BASE, LayoutCache, LayoutStore,
+                                                     RotaryEmbedding, SparseSelfAttention)
 from sparsegraph.experiments.models.config import ModelConfig
 from sparsegraph.layout import BlockLayout
 
@@ -143,7 +150,9 @@ class Encoder(nn.Module):
         self.position = nn.Embedding(n_pos, c.d_model) if c.position == "learned" else None
         self.cls = nn.Parameter(torch.zeros(1, c.d_model)) if c.cls_token else None
         self.globals = nn.Parameter(torch.zeros(c.global_tokens, c.d_model)) if c.global_tokens else None
-        self.rotary = RotaryEmbedding(c.head_dim) if c.position == "rotary" else None
+        self.rotary = (RotaryEmbedding(c.head_dim) if c.position == "rotary" else
+                       RotaryEmbedding(c.head_dim, GRID_ROTARY_BASE) if c.position == "rotary_2d"
+                       else None)
         # optional modules are created only when enabled, so default models build (and draw their
         # initial weights) exactly as before these options existed
         self.token_type = nn.Embedding(c.type_vocab_size, c.d_model) if c.type_vocab_size else None
@@ -291,7 +300,16 @@ class Encoder(nn.Module):
         kpm = mask if bool(mask.any()) else None
 
         rot = None
-        if self.rotary is not None:
+        if c.position == "rotary_2d":
+            # input token p is pixel (p // w, p % w), one-based so that no pixel shares the
+            # unrotated (0, 0) of the CLS and global tokens; block padding continues the grid
+            # (masked as keys, outputs dropped)
+            pixel = torch.arange(n - cls, dtype=torch.long, device=dev)
+            zero = torch.zeros(g + cls, dtype=torch.long, device=dev)
+            rows = torch.cat([zero, pixel // c.grid_width + 1])
+            cols = torch.cat([zero, pixel % c.grid_width + 1])
+            rot = self.rotary.grid_angles(rows, cols, x.dtype)
+        elif self.rotary is not None:
             pos = torch.cat([torch.zeros(g, dtype=torch.long, device=dev),
                              torch.arange(n, dtype=torch.long, device=dev)])
             rot = self.rotary.angles(pos, x.dtype)
