@@ -41,7 +41,7 @@ def test_a_sequence_task_refuses_2d_positions(cache: Path) -> None:
         data.grid_width("rotary_2d")
 
 
-def test_recipe_and_train_command_build_the_grid_model(cache: Path, tmp_path: Path) -> None:
+def test_recipe_and_train_command_build_the_grid_model(cache: Path) -> None:
     data = load_task("pathfinder", cache_dir=cache, progress=False, **PATHFINDER)
     base = get_recipe("pathfinder", "cpu")
     recipe = dataclasses.replace(base, model=dataclasses.replace(base.model, position="rotary_2d"))

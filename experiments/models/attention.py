@@ -245,9 +245,8 @@ class LayoutCache:
 
 
 #: The rotary base of ``position="rotary_2d"``: each axis is an image side (28-256 pixels), not a
-#: sequence of thousands, so the slowest of its frequencies (``base**(-3/4)`` for a head of 16)
-#: still turns by a visible angle across 32 pixels; 10,000 would spend half the pairs on angles
-#: too slow to tell any two pixels of a 32-pixel image apart.
+#: sequence of thousands. With a head of 16 an axis has 4 pairs; at base 100 the slowest turns by
+#: 100**(-3/4) * 32 = 1.0 radian across a 32-pixel image, at the 1-D base of 10,000 by 0.03.
 GRID_ROTARY_BASE = 100.0
 
 
